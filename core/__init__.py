@@ -1,0 +1,1 @@
+"""Duplicate Image Finder core library (pure Python; never imports streamlit)."""

@@ -1,0 +1,845 @@
+"""Datasets: the images to compare (from a folder, a zip or uploads) and their ground truth.
+
+A :class:`Dataset` is a sorted list of :class:`Item` (name, content hash, header facts, optional
+group label, and where the bytes are) plus the list of :class:`Skipped` files with a reason.
+Loading never raises for a bad *file*: every file given ends up as exactly one item or one
+skipped entry (``files_given == len(items) + len(skipped)``). Only a refused *source* (missing
+folder, not a zip, zip bomb) raises :class:`DatasetError`.
+
+Loading is cheap: each file is read once to hash it, its header is probed and the common
+truncations are checked (:func:`core.images.probe` with ``verify=True``); no pixels are decoded.
+Zip entries are read in memory, streaming with a size cap, and never extracted to disk.
+
+Ground-truth conventions (``labels``), see :func:`parse_labels`:
+
+``consecutive:K``  items sorted by name, every K consecutive ones form a group (SFBench: K=4)
+``folders``        the parent folder is the group (root items: None); in a zip whose entries all
+                   sit in one top-level folder, that wrapper folder is ignored
+``csv[:PATH]``     a CSV with columns ``file,group`` (default ``GROUND_TRUTH.csv`` at the root)
+``none``           unlabelled
+
+Limits (:class:`Limits`) are read from the environment when a ``Limits()`` is created; sizes
+accept ``K``/``M``/``G``/``T`` suffixes (binary: ``2G`` = 2 GiB):
+
+``DUPFINDER_MAX_FILES``             files examined per dataset (default 10000)
+``DUPFINDER_MAX_TOTAL_BYTES``       total bytes of the items kept (default 2G)
+``DUPFINDER_MAX_FILE_BYTES``        bytes per file (default 200M)
+``DUPFINDER_MAX_ZIP_ENTRIES``       entries per zip, else the zip is refused (default 20000)
+``DUPFINDER_MAX_ZIP_UNCOMPRESSED``  uncompressed bytes per zip (default 4G)
+``DUPFINDER_MAX_ZIP_RATIO``         uncompressed/compressed ratio per entry (default 200)
+``DUPFINDER_MAX_PIXELS``            decompression-bomb limit in pixels (default ~179 M)
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import os
+import posixpath
+import re
+import stat
+import unicodedata
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from . import images
+
+__all__ = [
+    "Dataset", "DatasetError", "Item", "Limits", "Skipped", "apply_labels", "load", "load_files",
+    "load_folder", "load_zip", "natural_key", "parse_labels",
+]
+
+Progress = Callable[[int, int, str], None]
+
+HIDDEN_REASON = "hidden/system file"
+LABELS_REASON = "labels file (not an image)"
+GROUND_TRUTH = "ground_truth.csv"  # compared case-insensitively
+_SYSTEM_NAMES = {".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r", "__macosx",
+                 "$recycle.bin", "system volume information"}
+#: Entries below this uncompressed size are never refused for their compression ratio: a
+#: uniform 1000x1000 BMP legitimately deflates ~1000:1, and 1 MiB cannot be a bomb on its own
+#: (the archive-wide limit bounds the sum).
+RATIO_FLOOR_BYTES = 1 << 20
+_CSV_MAX_BYTES = 20 << 20
+
+
+class DatasetError(Exception):
+    """A whole source was refused (missing, not a folder/zip, zip bomb, bad labels file)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+# --------------------------------------------------------------------------------------------
+# limits
+# --------------------------------------------------------------------------------------------
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _parse_size(text: str) -> float:
+    m = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if not m:
+        raise ValueError(text)
+    return float(m.group(1).replace("_", "")) * _UNITS[m.group(2)]
+
+
+def _env(name: str, default, kind=int):
+    def factory():
+        raw = os.environ.get(name)
+        if raw is None or not raw.strip():
+            return default
+        try:
+            v = kind(_parse_size(raw))
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} is not a number (sizes may end in K, M, G or T)") from None
+        if v <= 0:
+            raise ValueError(f"{name}={raw!r} must be positive")
+        return v
+
+    return field(default_factory=factory)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Safety limits for loading; defaults come from ``DUPFINDER_MAX_*`` env vars (module doc)."""
+
+    max_files: int = _env("DUPFINDER_MAX_FILES", 10_000)
+    max_total_bytes: int = _env("DUPFINDER_MAX_TOTAL_BYTES", 2 << 30)
+    max_file_bytes: int = _env("DUPFINDER_MAX_FILE_BYTES", 200 << 20)
+    max_zip_entries: int = _env("DUPFINDER_MAX_ZIP_ENTRIES", 20_000)
+    max_zip_uncompressed: int = _env("DUPFINDER_MAX_ZIP_UNCOMPRESSED", 4 << 30)
+    max_zip_ratio: float = _env("DUPFINDER_MAX_ZIP_RATIO", 200, float)
+    max_pixels: int = _env("DUPFINDER_MAX_PIXELS", images.DEFAULT_MAX_PIXELS)
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" or n == int(n) else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------------
+# data model
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not used, and why (human-readable)."""
+
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """One usable image of a dataset.
+
+    Attributes
+    ----------
+    name : str
+        Posix path relative to the dataset root (inside the zip for zips); unique in a dataset.
+    content_id : str
+        SHA-256 hex of the file bytes: the feature-cache key; identical files share it.
+    size_bytes : int
+        File size.
+    width, height : int
+        Pixel size after EXIF orientation (from the header).
+    format : str
+        Pillow format name ("JPEG", "PNG", "HEIF", ...).
+    group : str or None
+        Ground-truth group label, or None when unlabelled.
+    path : str or None
+        File on disk (folders).
+    data : bytes or None
+        The raw (still compressed) file bytes, for zips and uploads.
+    """
+
+    name: str
+    content_id: str
+    size_bytes: int
+    width: int
+    height: int
+    format: str
+    group: str | None = None
+    path: str | None = field(default=None, repr=False)
+    data: bytes | None = field(default=None, repr=False)
+
+    def read_bytes(self) -> bytes:
+        """The file's bytes (from memory, or read from disk)."""
+        if self.data is not None:
+            return self.data
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    @property
+    def source(self):
+        """``path`` or ``data``: what :func:`core.images.open_image` takes."""
+        return self.data if self.data is not None else self.path
+
+
+@dataclass
+class Dataset:
+    """Items (sorted by name), skipped files and the labelling convention used.
+
+    ``files_given == len(items) + len(skipped)`` always. ``notes`` holds non-fatal remarks
+    about labels (e.g. CSV rows matching no file). ``label_files`` keeps the bytes of CSV files
+    found in the source so :func:`apply_labels` can relabel later without the source.
+    """
+
+    name: str
+    items: list[Item]
+    skipped: list[Skipped]
+    labels: str | None = None
+    files_given: int = 0
+    notes: list[str] = field(default_factory=list)
+    root: str | None = field(default=None, repr=False)
+    label_files: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _index: dict | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def has_labels(self) -> bool:
+        """True if any item has a group."""
+        return any(it.group is not None for it in self.items)
+
+    def groups(self) -> list[str | None]:
+        """Group label of each item, in item order."""
+        return [it.group for it in self.items]
+
+    def names(self) -> list[str]:
+        """Item names, in item order."""
+        return [it.name for it in self.items]
+
+    def by_name(self, name: str) -> Item:
+        """The item called ``name``; KeyError if none."""
+        if self._index is None or len(self._index) != len(self.items):
+            self._index = {it.name: it for it in self.items}
+        return self._index[name]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+# --------------------------------------------------------------------------------------------
+# names
+# --------------------------------------------------------------------------------------------
+def natural_key(name: str):
+    """Sort key: per path component, digit runs compare as numbers ("2.jpg" < "10.jpg").
+
+    Ties (e.g. "01" vs "1", case) fall back to the plain string so the order is total.
+    """
+    parts = []
+    for comp in name.split("/"):
+        parts.append(tuple((0, int(t), t) if t.isdigit() else (1, 0, t.casefold())
+                           for t in re.split(r"(\d+)", comp) if t))
+    return (tuple(parts), name)
+
+
+def _printable(name: str) -> str:
+    """Replace control/format characters (which can garble a terminal or table) by U+FFFD."""
+    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cs") else c for c in name)
+
+
+def _normalise(name: str) -> str:
+    """Relative posix form: backslashes to '/', drive and leading '/' stripped, no '.'/'..'."""
+    name = name.replace("\\", "/")
+    name = re.sub(r"^[A-Za-z]:", "", name)
+    parts = [p for p in name.split("/") if p not in ("", ".", "..")]
+    return _printable("/".join(parts))
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``stem (2).ext``, ``stem (3).ext`` ... if already taken; records it."""
+    if name not in taken:
+        taken.add(name)
+        return name
+    d, base = posixpath.split(name)
+    stem, ext = posixpath.splitext(base)
+    i = 2
+    while True:
+        cand = posixpath.join(d, f"{stem} ({i}){ext}")
+        if cand not in taken:
+            taken.add(cand)
+            return cand
+        i += 1
+
+
+def _is_hidden(name: str) -> bool:
+    for part in name.split("/"):
+        if part.startswith(".") or part.lower() in _SYSTEM_NAMES:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# labels
+# --------------------------------------------------------------------------------------------
+_LABEL_FORMS = "'consecutive:K' (K >= 1), 'folders', 'csv' or 'csv:PATH', 'none'"
+
+
+def parse_labels(spec: str | None) -> tuple[str, object]:
+    """Parse a labelling convention.
+
+    Parameters
+    ----------
+    spec : str or None
+        ``"consecutive:K"``, ``"folders"``, ``"csv"``, ``"csv:PATH"``, ``"none"`` or None.
+
+    Returns
+    -------
+    (kind, arg) : tuple
+        ``("consecutive", K)``, ``("folders", None)``, ``("csv", PATH or None)`` or
+        ``("none", None)``.
+
+    Raises
+    ------
+    ValueError
+        Naming the valid forms.
+    """
+    if spec is None:
+        return ("none", None)
+    if not isinstance(spec, str):
+        raise ValueError(f"labels must be a string, one of {_LABEL_FORMS}; got {spec!r}")
+    s = spec.strip()
+    kind, _, arg = s.partition(":")
+    kind = kind.strip().lower()
+    if kind in ("", "none") and not arg:
+        return ("none", None)
+    if kind in ("folders", "folder") and not arg:
+        return ("folders", None)
+    if kind == "csv":
+        return ("csv", arg.strip() or None)
+    if kind == "consecutive":
+        try:
+            k = int(arg.strip())
+        except ValueError:
+            k = 0
+        if k >= 1:
+            return ("consecutive", k)
+    raise ValueError(f"invalid labels {spec!r}: use one of {_LABEL_FORMS}")
+
+
+def _spec_string(kind: str, arg) -> str | None:
+    if kind == "none":
+        return None
+    if kind == "consecutive":
+        return f"consecutive:{arg}"
+    if kind == "csv":
+        return f"csv:{arg}" if arg else "csv"
+    return kind
+
+
+def _read_csv_labels(data: bytes) -> list[tuple[str, str | None]]:
+    """Rows ``(file, group)`` of a labels CSV (header optional, ',', ';' or tab separated)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return []
+    first = lines[0]
+    delim = max((",", ";", "\t"), key=first.count)
+    rows = list(csv.reader(lines, delimiter=delim))
+    fi, gi = 0, 1
+    head = [c.strip().lower() for c in rows[0]]
+    file_cols = ("file", "filename", "file_name", "name", "path", "image")
+    group_cols = ("group", "label", "class", "group_id")
+    if any(c in file_cols for c in head) or any(c in group_cols for c in head):
+        fi = next((i for i, c in enumerate(head) if c in file_cols), 0)
+        gi = next((i for i, c in enumerate(head) if c in group_cols), 1 if fi != 1 else 0)
+        rows = rows[1:]
+    out = []
+    for r in rows:
+        if len(r) <= max(fi, gi):
+            continue
+        f = _normalise(r[fi].strip())
+        g = r[gi].strip()
+        if f:
+            out.append((f, g or None))
+    return out
+
+
+def _csv_groups(names: list[str], data: bytes) -> tuple[dict[str, str | None], list[str]]:
+    """Match CSV rows to item names: exact path, else unique path suffix, else unique basename."""
+    rows = _read_csv_labels(data)
+    exact = set(names)
+    by_base: dict[str, list[str]] = {}
+    for n in names:
+        by_base.setdefault(posixpath.basename(n), []).append(n)
+    out: dict[str, str | None] = {}
+    unmatched = 0
+    for f, g in rows:
+        if f in exact:
+            out[f] = g
+            continue
+        suffix = [n for n in names if n.endswith("/" + f)]
+        if len(suffix) == 1:
+            out[suffix[0]] = g
+            continue
+        cands = by_base.get(posixpath.basename(f), [])
+        if len(cands) == 1:
+            out[cands[0]] = g
+        else:
+            unmatched += 1
+    notes = []
+    if not rows:
+        notes.append("labels CSV has no rows")
+    if unmatched:
+        notes.append(f"{unmatched} labels CSV row(s) matched no image")
+    missing = sum(1 for n in names if n not in out)
+    if rows and missing:
+        notes.append(f"{missing} image(s) not in the labels CSV (no group)")
+    return out, notes
+
+
+def _wrapper_prefix(names: Iterable[str]) -> str:
+    """The single top-level folder every name sits in ("" if none): zips often wrap one."""
+    tops = set()
+    for n in names:
+        if "/" not in n:
+            return ""
+        tops.add(n.split("/", 1)[0])
+        if len(tops) > 1:
+            return ""
+    return (tops.pop() + "/") if tops else ""
+
+
+def _labelled(ds: Dataset, kind: str, arg, csv_bytes: bytes | None, strip_wrapper: bool) -> Dataset:
+    names = [it.name for it in ds.items]
+    notes: list[str] = []
+    if kind == "consecutive":
+        order = sorted(range(len(names)), key=lambda i: natural_key(names[i]))
+        groups: list[str | None] = [None] * len(names)
+        for rank, i in enumerate(order):
+            groups[i] = f"g{rank // arg:03d}"
+        if names and len(names) % arg:
+            notes.append(f"{len(names)} images is not a multiple of {arg}: the last group is smaller")
+    elif kind == "folders":
+        prefix = _wrapper_prefix(names) if strip_wrapper else ""
+        groups = [posixpath.dirname(n[len(prefix):]) or None for n in names]
+    elif kind == "csv":
+        if csv_bytes is None:
+            csv_bytes = _find_csv(ds, arg)
+        mapping, notes = _csv_groups(names, csv_bytes)
+        groups = [mapping.get(n) for n in names]
+    else:
+        groups = [None] * len(names)
+    items = [it if it.group == g else dataclasses.replace(it, group=g) for it, g in zip(ds.items, groups)]
+    return dataclasses.replace(ds, items=items, labels=_spec_string(kind, arg), notes=notes)
+
+
+def _find_csv(ds: Dataset, arg: str | None) -> bytes:
+    """Labels CSV bytes: from the files seen at load, else from disk (absolute, CWD, root)."""
+    if arg is None:
+        cands = [n for n in ds.label_files if posixpath.basename(n).lower() == GROUND_TRUTH]
+        cands.sort(key=lambda n: (n.count("/"), n))
+        if cands:
+            return ds.label_files[cands[0]]
+        raise DatasetError("labels 'csv': no GROUND_TRUTH.csv at the dataset root; "
+                           "give 'csv:PATH' or upload the CSV")
+    key = _normalise(arg)
+    if key in ds.label_files:
+        return ds.label_files[key]
+    tails = [n for n in ds.label_files if n.endswith("/" + key)]
+    if len(tails) == 1:
+        return ds.label_files[tails[0]]
+    paths = [arg] + ([os.path.join(ds.root, arg)] if ds.root and os.path.isdir(ds.root) else [])
+    for p in paths:
+        if os.path.isfile(p):
+            try:
+                if os.path.getsize(p) > _CSV_MAX_BYTES:
+                    raise DatasetError(f"labels file too large: {arg}")
+                with open(p, "rb") as f:
+                    return f.read()
+            except OSError as e:
+                raise DatasetError(f"cannot read labels file {arg}: {e.strerror or e}") from None
+    raise DatasetError(f"labels file not found: {arg}")
+
+
+def apply_labels(dataset: Dataset, labels: str | None, csv_bytes: bytes | None = None) -> Dataset:
+    """Relabel an already loaded dataset (new Dataset; items share their bytes).
+
+    Parameters
+    ----------
+    dataset : Dataset
+    labels : str or None
+        Convention, see :func:`parse_labels`.
+    csv_bytes : bytes, optional
+        The labels CSV (e.g. uploaded); otherwise it is looked up among the dataset's CSV files
+        and then on disk.
+
+    Raises
+    ------
+    ValueError
+        Bad ``labels`` spec.
+    DatasetError
+        ``csv`` requested and no CSV found.
+    """
+    kind, arg = parse_labels(labels)
+    return _labelled(dataset, kind, arg, csv_bytes, strip_wrapper=dataset.root is None)
+
+
+# --------------------------------------------------------------------------------------------
+# the per-file pipeline
+# --------------------------------------------------------------------------------------------
+class _Builder:
+    """Accumulates items/skipped for one source, enforcing the per-dataset limits."""
+
+    def __init__(self, limits: Limits, labels_kind: str, labels_arg, progress: Progress | None):
+        self.limits = limits
+        self.items: list[Item] = []
+        self.skipped: list[Skipped] = []
+        self.examined = 0
+        self.kept_bytes = 0
+        self.label_files: dict[str, bytes] = {}
+        self.kind, self.arg = labels_kind, labels_arg
+        self.progress = progress
+        self.done = 0
+        self.total = 0
+
+    def tick(self, name: str) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, name)
+
+    def skip(self, name: str, reason: str) -> None:
+        self.skipped.append(Skipped(name, reason))
+
+    def pre_check(self, name: str, size: int | None) -> str | None:
+        """Reason to skip without reading the bytes (hidden, CSV, limits), or None."""
+        if _is_hidden(name):
+            return HIDDEN_REASON
+        if name.lower().endswith(".csv"):
+            return None  # read (small) so it can serve as labels later; reason decided in csv()
+        if size is not None:
+            if size == 0:
+                return "empty file"
+            if size > self.limits.max_file_bytes:
+                return f"file too large: {_bytes(size)} exceeds the {_bytes(self.limits.max_file_bytes)} limit"
+        if self.examined >= self.limits.max_files:
+            return f"over the {self.limits.max_files:,}-file limit (DUPFINDER_MAX_FILES)"
+        if size is not None and self.kept_bytes + size > self.limits.max_total_bytes:
+            return (f"dataset size limit reached ({_bytes(self.limits.max_total_bytes)}, "
+                    "DUPFINDER_MAX_TOTAL_BYTES)")
+        return None
+
+    def is_labels_file(self, name: str) -> bool:
+        base = posixpath.basename(name).lower()
+        if base == GROUND_TRUTH:
+            return True
+        return self.kind == "csv" and self.arg is not None and (
+            name == _normalise(self.arg) or name.endswith("/" + _normalise(self.arg)))
+
+    def csv(self, name: str, data: bytes) -> None:
+        if len(data) <= _CSV_MAX_BYTES:
+            self.label_files[name] = data
+        if self.is_labels_file(name):
+            self.skip(name, LABELS_REASON)
+        else:
+            self.skip(name, "not an image (CSV file)")
+
+    def add(self, name: str, data: bytes, *, path: str | None = None, archive: bool = False) -> None:
+        """Examine one file's bytes: item or skipped."""
+        if name.lower().endswith(".csv"):
+            self.csv(name, data)
+            return
+        self.examined += 1
+        if not data:
+            self.skip(name, "empty file")
+            return
+        if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+            # zip-based (zip, docx, apk...): never expanded, but say so plainly
+            self.skip(name, "nested archive not expanded (ZIP)" if archive else "archive not expanded (ZIP)")
+            return
+        try:
+            info = images.probe(data, max_pixels=self.limits.max_pixels, verify=True)
+        except images.ImageError as e:
+            self.skip(name, e.reason)
+            return
+        if self.kept_bytes + len(data) > self.limits.max_total_bytes:
+            self.skip(name, f"dataset size limit reached ({_bytes(self.limits.max_total_bytes)}, "
+                            "DUPFINDER_MAX_TOTAL_BYTES)")
+            return
+        self.kept_bytes += len(data)
+        self.items.append(Item(
+            name=name, content_id=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
+            width=info.width, height=info.height, format=info.format, group=None,
+            path=path, data=None if path is not None else data))
+
+    def finish(self, name: str, root: str | None, strip_wrapper: bool) -> Dataset:
+        self.items.sort(key=lambda it: natural_key(it.name))
+        self.skipped.sort(key=lambda s: natural_key(s.file))
+        ds = Dataset(name=name, items=self.items, skipped=self.skipped, labels=None,
+                     files_given=len(self.items) + len(self.skipped), root=root,
+                     label_files=self.label_files)
+        return _labelled(ds, self.kind, self.arg, None, strip_wrapper)
+
+
+def _limits(limits: Limits | None) -> Limits:
+    return limits if limits is not None else Limits()
+
+
+# --------------------------------------------------------------------------------------------
+# folders
+# --------------------------------------------------------------------------------------------
+def _display(rel: str) -> str:
+    """Display form of an os.fsdecode'd relative path: undecodable bytes become U+FFFD."""
+    raw = os.fsencode(rel)
+    return _printable(raw.decode("utf-8", "replace").replace(os.sep, "/"))
+
+
+def load_folder(path, labels: str | None = None, limits: Limits | None = None,
+                progress: Progress | None = None) -> Dataset:
+    """Load every file under ``path`` (recursively; folder symlinks are not followed).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dataset folder.
+    labels : str, optional
+        Convention, see :func:`parse_labels`.
+    limits : Limits, optional
+        Defaults to ``Limits()`` (environment-aware).
+    progress : callable, optional
+        ``progress(done, total, name)`` after each file.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DatasetError
+        Not a folder, or ``csv`` labels without a CSV.
+    ValueError
+        Bad ``labels`` spec.
+    """
+    kind, arg = parse_labels(labels)
+    limits = _limits(limits)
+    root = os.fsdecode(os.fspath(path))
+    if not os.path.isdir(root):
+        raise DatasetError(f"not a folder: {_display(root)}")
+    entries: list[tuple[str, str]] = []  # (relative fs name, full path)
+    errors: list[tuple[str, str]] = []
+
+    def onerror(e: OSError):
+        rel = os.path.relpath(e.filename, root) if e.filename else "?"
+        errors.append((rel, f"unreadable folder: {e.strerror or e}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+        dirnames.sort()
+        for fn in sorted(filenames):
+            full = os.path.join(dirpath, fn)
+            entries.append((os.path.relpath(full, root), full))
+    b = _Builder(limits, kind, arg, progress)
+    b.total = len(entries)
+    taken: set[str] = set()
+    for rel, msg in errors:
+        b.skip(_unique(_display(rel), taken), msg)
+    for rel, full in entries:
+        name = _unique(_display(rel), taken)
+        try:
+            st = os.stat(full)  # follows file symlinks (a user's own folder)
+        except OSError as e:
+            b.skip(name, "broken symlink" if os.path.islink(full) else f"unreadable: {e.strerror or e}")
+            b.tick(name)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            b.skip(name, HIDDEN_REASON if _is_hidden(name) else "not a regular file (device, FIFO or socket)")
+            b.tick(name)
+            continue
+        reason = b.pre_check(name, st.st_size)
+        if reason:
+            b.skip(name, reason)
+            b.tick(name)
+            continue
+        try:
+            with open(full, "rb") as f:
+                data = f.read(limits.max_file_bytes + 1)  # the file may have grown since stat
+        except OSError as e:
+            b.skip(name, f"unreadable: {e.strerror or e}")
+            b.tick(name)
+            continue
+        if len(data) > limits.max_file_bytes:
+            b.skip(name, f"file too large: exceeds the {_bytes(limits.max_file_bytes)} limit")
+        else:
+            b.add(name, data, path=full)
+        b.tick(name)
+    base = os.path.basename(os.path.normpath(root)) or root
+    return b.finish(_display(base), root, strip_wrapper=False)
+
+
+# --------------------------------------------------------------------------------------------
+# zips
+# --------------------------------------------------------------------------------------------
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """Entry name as text: UTF-8 if flagged; else UTF-8 if it decodes, else cp437."""
+    name = info.filename
+    if not info.flag_bits & 0x800:
+        try:  # zipfile decoded cp437; many tools write UTF-8 without setting the flag
+            name = name.encode("cp437").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return name
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def load_zip(source, labels: str | None = None, limits: Limits | None = None,
+             progress: Progress | None = None, *, name: str | None = None) -> Dataset:
+    """Load the images of a zip archive, in memory (nothing is ever written to disk).
+
+    Parameters
+    ----------
+    source : str, os.PathLike or bytes
+        The archive.
+    labels, limits, progress
+        As in :func:`load_folder`.
+    name : str, optional
+        Dataset name (default: the archive's file name without ``.zip``, or "archive").
+
+    Returns
+    -------
+    Dataset
+        Entry names normalised (no leading '/', no '..'); directories are not counted as files.
+
+    Raises
+    ------
+    DatasetError
+        Not a zip, too many entries, or declared total size over the limit (zip bomb).
+    """
+    kind, arg = parse_labels(labels)
+    limits = _limits(limits)
+    is_bytes = isinstance(source, (bytes, bytearray, memoryview))
+    if name is None:
+        name = "archive" if is_bytes else re.sub(r"\.zip$", "", os.path.basename(os.fsdecode(source)), flags=re.I)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(bytes(source)) if is_bytes else os.fspath(source))
+    except FileNotFoundError:
+        raise DatasetError(f"no such file: {os.fsdecode(source)}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+        raise DatasetError(f"not a valid zip archive ({e})") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > limits.max_zip_entries:
+            raise DatasetError(f"zip refused: {len(infos):,} entries exceed the {limits.max_zip_entries:,}-entry "
+                               "limit (possible zip bomb; DUPFINDER_MAX_ZIP_ENTRIES)")
+        files = [i for i in infos if not i.is_dir()]
+        declared = sum(i.file_size for i in files)
+        if declared > limits.max_zip_uncompressed:
+            raise DatasetError(f"zip refused: it declares {_bytes(declared)} uncompressed, over the "
+                               f"{_bytes(limits.max_zip_uncompressed)} limit (possible zip bomb; "
+                               "DUPFINDER_MAX_ZIP_UNCOMPRESSED)")
+        b = _Builder(limits, kind, arg, progress)
+        b.total = len(files)
+        taken: set[str] = set()
+        inflated = 0
+        for info in files:
+            raw = _zip_name(info)
+            ename = _unique(_normalise(raw) or "unnamed", taken)
+            reason = None
+            if _is_hidden(ename):
+                reason = HIDDEN_REASON
+            elif _is_symlink(info):
+                reason = "symlink entry not followed"
+            elif info.flag_bits & 0x1:
+                reason = "encrypted entry"
+            elif ename.lower().endswith(".zip"):
+                reason = "nested archive not expanded"
+            else:
+                reason = b.pre_check(ename, None)
+            if reason:
+                b.skip(ename, reason)
+                b.tick(ename)
+                continue
+            # never trust the header's file_size: read at most the cap + 1 byte
+            ratio_cap = max(RATIO_FLOOR_BYTES, int(info.compress_size * limits.max_zip_ratio))
+            remaining = limits.max_zip_uncompressed - inflated
+            cap = min(limits.max_file_bytes, ratio_cap, remaining)
+            try:
+                with zf.open(info) as f:
+                    data = f.read(cap + 1)
+            except NotImplementedError:
+                b.skip(ename, f"unsupported zip compression method ({info.compress_type})")
+                b.tick(ename)
+                continue
+            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, ValueError, zlib.error) as e:
+                b.skip(ename, f"corrupt zip entry ({e})")
+                b.tick(ename)
+                continue
+            inflated += len(data)
+            if len(data) > cap:
+                if cap == remaining:
+                    reason = (f"archive uncompressed-size limit reached ({_bytes(limits.max_zip_uncompressed)}; "
+                              "possible zip bomb)")
+                elif cap == ratio_cap:
+                    reason = (f"compression ratio over the {limits.max_zip_ratio:g}:1 limit "
+                              "(possible zip bomb; DUPFINDER_MAX_ZIP_RATIO)")
+                else:
+                    reason = f"file too large: exceeds the {_bytes(limits.max_file_bytes)} limit"
+                b.examined += 1
+                b.skip(ename, reason)
+            else:
+                b.add(ename, data, archive=True)
+            b.tick(ename)
+    return b.finish(name, None, strip_wrapper=True)
+
+
+# --------------------------------------------------------------------------------------------
+# uploads and dispatch
+# --------------------------------------------------------------------------------------------
+def load_files(files: list[tuple[str, bytes]], labels: str | None = None, limits: Limits | None = None,
+               progress: Progress | None = None, *, name: str = "uploads") -> Dataset:
+    """Load uploaded files ``[(file name, bytes), ...]``; a repeated name becomes ``a (2).jpg``.
+
+    Parameters
+    ----------
+    files : list of (str, bytes)
+    labels, limits, progress
+        As in :func:`load_folder`.
+    name : str
+        Dataset name.
+
+    Returns
+    -------
+    Dataset
+    """
+    kind, arg = parse_labels(labels)
+    limits = _limits(limits)
+    b = _Builder(limits, kind, arg, progress)
+    b.total = len(files)
+    taken: set[str] = set()
+    for fname, data in files:
+        ename = _unique(_normalise(str(fname)) or "unnamed", taken)
+        data = bytes(data) if not isinstance(data, bytes) else data
+        reason = b.pre_check(ename, len(data))
+        if reason:
+            b.skip(ename, reason)
+        else:
+            b.add(ename, data)
+        b.tick(ename)
+    return b.finish(name, None, strip_wrapper=True)
+
+
+def load(path, labels: str | None = None, limits: Limits | None = None,
+         progress: Progress | None = None) -> Dataset:
+    """Load a folder or a zip archive, deciding by inspection (not by extension)."""
+    p = os.fspath(path)
+    if os.path.isdir(p):
+        return load_folder(p, labels, limits, progress)
+    if not os.path.exists(p):
+        raise DatasetError(f"no such file or folder: {_display(os.fsdecode(p))}")
+    if zipfile.is_zipfile(p):
+        return load_zip(p, labels, limits, progress)
+    raise DatasetError(f"not a folder or a zip archive: {_display(os.fsdecode(p))}")
