@@ -95,7 +95,7 @@ SSIM = Method(
     fails="anything that moves pixels: crops, rotations, flips, re-shot photos; it is also the slowest pixel method",
     unit="SSIM",
     higher_is_closer=True,
-    threshold=ThresholdSpec(min=0.0, max=1.0, step=0.005, default=0.6),
+    threshold=ThresholdSpec(min=0.0, max=1.0, step=0.005, default=0.52),
     encode=encode_ssim,
     pairwise=ssim_pairwise,
     compare=ssim_compare,
