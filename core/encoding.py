@@ -3,9 +3,23 @@ batch encoder, cache the rows by content hash. Everything after this works on :c
 
 Identical files (same content hash) are decoded and encoded once. Files that fail to decode are returned in
 ``Features.skipped`` with the reason, never raised.
+
+Parallelism: decoding dominates (a 12 MP JPEG takes ~25 ms to decode even drafted, a hash of the result < 1 ms),
+so when there are at least :data:`MIN_PARALLEL` images to encode, the work is spread over a pool of worker
+*processes* (``concurrent.futures.ProcessPoolExecutor`` with the "spawn" start method, which is safe inside
+Streamlit's threads). Workers receive file paths or bytes - never PIL images - and return feature rows. For CNN
+methods the workers only decode (the network already uses both cores and would be loaded once per worker); the
+parent encodes each batch while the workers decode the next ones. The pool is created once per process and reused
+(start-up ~0.5 s), and any pool failure falls back to the sequential path, which gives identical rows.
 """
 from __future__ import annotations
 
+import atexit
+import concurrent.futures as _cf
+import logging
+import multiprocessing
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -18,6 +32,15 @@ from .datasets import Dataset, Item, Skipped
 from .methods import Method
 
 Progress = Callable[[int, int, str], None]
+log = logging.getLogger(__name__)
+
+#: Fewest images to encode before a process pool is used (below this, pool start-up and IPC do not pay).
+MIN_PARALLEL = 64
+#: Environment variable overriding the default number of worker processes (``0`` or ``1`` = sequential).
+WORKERS_ENV = "DUPFINDER_WORKERS"
+#: Method families whose encoder runs in the parent process; workers only decode for them (the CNN is a large
+#: model that already uses every core, so one copy in the parent beats one copy per worker).
+ENCODE_IN_PARENT_FAMILIES = frozenset({"cnn"})
 
 
 @dataclass
@@ -48,6 +71,8 @@ class Features:
     decode_seconds: float = 0.0
     n_encoded: int = 0
     n_cached: int = 0
+    #: derived per-row data of the fast search kernels (e.g. row norms), see :mod:`core.index`
+    _kernel_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -77,9 +102,93 @@ def encode_file(method: Method, source, params: Mapping[str, Any] | None = None)
     return encode_images(method, [decode_for(method, source)], params)
 
 
+def default_workers() -> int:
+    """Worker processes used when ``workers`` is None: ``$DUPFINDER_WORKERS`` or the usable CPU count."""
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env:
+        try:
+            return max(0, int(env))
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV}={env!r} is not an integer") from None
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the process pool (one per process, reused; created lazily)
+# ---------------------------------------------------------------------------------------------------------------
+_pool: _cf.ProcessPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _get_pool(workers: int) -> _cf.ProcessPoolExecutor:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            # "spawn": a fresh interpreter per worker; never fork a process that runs threads (Streamlit, ORT)
+            _pool = _cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool_size = workers
+        return _pool
+
+
+def shutdown_pool() -> None:
+    """Stop the worker processes (they are restarted on demand). Registered with :mod:`atexit`."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        _pool, _pool_size = None, 0
+
+
+atexit.register(shutdown_pool)
+
+
+def _discard_pool(pool) -> None:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is pool:
+            _pool, _pool_size = None, 0
+    try:
+        pool.shutdown(wait=False, cancel_futures=True)
+    except Exception:  # noqa: BLE001 - a broken pool may fail to shut down cleanly; it is dropped anyway
+        pass
+
+
+def _decode_chunk(method: Method, jobs):
+    """Decode ``jobs`` [(content_id, source)] -> (ok ids, PIL images, {id: reason}, seconds)."""
+    t0 = time.perf_counter()
+    imgs, ok, failed = [], [], {}
+    for cid, src in jobs:
+        try:
+            imgs.append(decode_for(method, src))
+            ok.append(cid)
+        except _images.ImageError as e:
+            failed[cid] = e.reason
+    return ok, imgs, failed, time.perf_counter() - t0
+
+
+def _worker(method: Method, params: dict, jobs, encode: bool):
+    """Runs in a worker process: decode (and encode) one chunk. Returns only arrays, ids and reasons."""
+    ok, imgs, failed, t_dec = _decode_chunk(method, jobs)
+    if encode:
+        rows = method.encode(imgs, **params) if imgs else None
+        return ok, rows, failed, t_dec
+    # decode only: send raw RGB pixels back (PIL images are rebuilt in the parent)
+    return ok, [(im.size, im.tobytes()) for im in imgs], failed, t_dec
+
+
+def _from_pixels(size, data) -> "_images.Image.Image":
+    return _images.Image.frombytes("RGB", size, data)
+
+
 def encode_dataset(dataset: Dataset | Sequence[Item], method: Method, params: Mapping[str, Any] | None = None, *,
                    cache: FeatureCache | bool | None = True, progress: Progress | None = None,
-                   batch_size: int = 32) -> Features:
+                   batch_size: int = 32, workers: int | None = None) -> Features:
     """Encode every item of ``dataset`` with ``method``.
 
     Parameters
@@ -88,6 +197,12 @@ def encode_dataset(dataset: Dataset | Sequence[Item], method: Method, params: Ma
         True uses :func:`core.cache.default_cache` (unless disabled by environment); False/None disables it.
     progress : callable(done, total, message), optional
         Called after every batch; ``done`` counts images (cached ones included).
+    batch_size : int
+        Images per call of ``method.encode`` (and per cache write).
+    workers : int, optional
+        Worker processes for decoding (+ encoding, except CNN methods). None: :func:`default_workers`
+        (all usable cores), used only when at least :data:`MIN_PARALLEL` images need encoding. 0 or 1:
+        sequential. The rows are identical either way.
     """
     items = list(dataset.items if isinstance(dataset, Dataset) else dataset)
     p = method.resolve_params(params)
@@ -104,37 +219,38 @@ def encode_dataset(dataset: Dataset | Sequence[Item], method: Method, params: Ma
             seen.add(it.content_id)
             todo.append(it)
     todo_ids = {t.content_id for t in todo}
-    done = sum(1 for it in items if it.content_id not in todo_ids)
-    if progress:
-        progress(done, total, f"{len(rows)} cached" if rows else "starting")
-    t_dec = t_all = 0.0
     counts: dict[str, int] = {}
     for it in items:
         counts[it.content_id] = counts.get(it.content_id, 0) + 1
-    for s in range(0, len(todo), batch_size):
-        batch = todo[s:s + batch_size]
-        t0 = time.perf_counter()
-        imgs, ok = [], []
-        for it in batch:
-            try:
-                imgs.append(decode_for(method, it.source))
-                ok.append(it)
-            except _images.ImageError as e:
-                failed[it.content_id] = e.reason
-        t1 = time.perf_counter()
-        new: dict[str, np.ndarray] = {}
-        if imgs:
-            enc = method.encode(imgs, **p)
-            new = {it.content_id: enc[i] for i, it in enumerate(ok)}
+    state = {"done": sum(1 for it in items if it.content_id not in todo_ids), "encoded": 0,
+             "t_dec": 0.0}
+    if progress:
+        progress(state["done"], total, f"{len(rows)} cached" if rows else "starting")
+    t_start = time.perf_counter()
+
+    def store_rows(ok: list[str], enc, fail: dict[str, str], n_items: int) -> None:
+        failed.update(fail)
+        if ok:
+            new = {cid: enc[i] for i, cid in enumerate(ok)}
             rows.update(new)
             if store is not None:
                 store.put_many(new, key)
-        t2 = time.perf_counter()
-        t_dec += t1 - t0
-        t_all += t2 - t0
-        done += sum(counts[it.content_id] for it in batch)
+        state["encoded"] += n_items
+        state["done"] += sum(counts[c] for c in ok) + sum(counts[c] for c in fail)
         if progress:
-            progress(done, total, f"encoded {min(s + batch_size, len(todo))}/{len(todo)} new images")
+            progress(state["done"], total, f"encoded {state['encoded']}/{len(todo)} new images")
+
+    jobs = [(it.content_id, it.source) for it in todo]
+    n_workers = default_workers() if workers is None else max(0, int(workers))
+    remaining = jobs
+    if n_workers > 1 and len(jobs) >= (MIN_PARALLEL if workers is None else 2):
+        remaining = _encode_parallel(method, p, jobs, n_workers, batch_size, store_rows, state)
+    for s in range(0, len(remaining), batch_size):  # sequential path (and fallback for what the pool left)
+        batch = remaining[s:s + batch_size]
+        ok, imgs, fail, t_dec = _decode_chunk(method, batch)
+        state["t_dec"] += t_dec
+        store_rows(ok, method.encode(imgs, **p) if imgs else None, fail, len(batch))
+    t_all = time.perf_counter() - t_start if todo else 0.0
     kept = [it for it in items if it.content_id in rows]
     skipped = [Skipped(it.name, failed[it.content_id]) for it in items if it.content_id in failed]
     if kept:
@@ -143,4 +259,49 @@ def encode_dataset(dataset: Dataset | Sequence[Item], method: Method, params: Ma
         data = np.zeros((0, 0), dtype=np.float32)
     return Features(method=method, params=p, data=data, names=[it.name for it in kept],
                     content_ids=[it.content_id for it in kept], skipped=skipped, encode_seconds=t_all,
-                    decode_seconds=t_dec, n_encoded=len(todo) - len(failed), n_cached=len(cached))
+                    decode_seconds=state["t_dec"], n_encoded=len(todo) - len(failed), n_cached=len(cached))
+
+
+def _encode_parallel(method: Method, p: dict, jobs: list, n_workers: int, batch_size: int, store_rows,
+                     state: dict) -> list:
+    """Encode ``jobs`` with the process pool; returns the jobs still to do (all of them if the pool failed).
+
+    Hash/pixel methods: workers decode + encode chunks small enough to balance the load. CNN methods: workers
+    decode ``batch_size`` chunks and the parent encodes them in order (the same batches as the sequential path).
+    """
+    in_parent = method.family in ENCODE_IN_PARENT_FAMILIES
+    if in_parent:
+        chunk = max(1, batch_size)
+    else:  # >= 4 chunks per worker for load balance, at most batch_size images per chunk
+        chunk = max(1, min(batch_size, -(-len(jobs) // (4 * n_workers))))
+    chunks = [jobs[s:s + chunk] for s in range(0, len(jobs), chunk)]
+    done = [False] * len(chunks)
+    pool = None
+    try:
+        pool = _get_pool(n_workers)
+        if in_parent:
+            # keep at most 2 x workers chunks in flight: bounds the decoded pixels held in memory
+            inflight: dict[int, _cf.Future] = {}
+            nxt = 0
+            for k in range(len(chunks)):
+                while nxt < len(chunks) and len(inflight) < 2 * n_workers:
+                    inflight[nxt] = pool.submit(_worker, method, p, chunks[nxt], False)
+                    nxt += 1
+                ok, pix, fail, t_dec = inflight.pop(k).result()
+                state["t_dec"] += t_dec
+                imgs = [_from_pixels(size, data) for size, data in pix]
+                store_rows(ok, method.encode(imgs, **p) if imgs else None, fail, len(chunks[k]))
+                done[k] = True
+        else:
+            futs = {pool.submit(_worker, method, p, c, True): k for k, c in enumerate(chunks)}
+            for f in _cf.as_completed(futs):
+                k = futs[f]
+                ok, enc, fail, t_dec = f.result()
+                state["t_dec"] += t_dec
+                store_rows(ok, enc, fail, len(chunks[k]))
+                done[k] = True
+    except Exception as exc:  # noqa: BLE001 - any pool problem (spawn refused, worker died, pickling): sequential
+        log.warning("parallel encoding failed (%s: %s); continuing sequentially", type(exc).__name__, exc)
+        if pool is not None:
+            _discard_pool(pool)
+    return [j for k, c in enumerate(chunks) if not done[k] for j in c]

@@ -20,12 +20,18 @@ import pandas as pd
 import scipy.sparse
 import scipy.sparse.csgraph
 
+from . import index as _index
 from .encoding import Features
 
 Progress = Callable[[int, int, str], None]
 
 #: Bytes of score matrix computed at once by the all-pairs loops (bounds memory: never an N x N matrix).
 BLOCK_BYTES = 32 << 20
+#: Smallest dataset for which :func:`search` with ``top_k`` uses the float32 top-k kernel of :mod:`core.index`
+#: (below it the full float64 scoring takes well under 10 ms anyway).
+TOPK_FAST_MIN = 5_000
+#: Smallest dataset for which :func:`pair_indices` uses the Hamming all-pairs kernel of :mod:`core.index`.
+PAIRS_FAST_MIN = 256
 
 
 def search(query: np.ndarray, features: Features, threshold: float, top_k: int | None = None,
@@ -49,16 +55,25 @@ def search(query: np.ndarray, features: Features, threshold: float, top_k: int |
             "score": pd.Series(dtype="float64"), "match": pd.Series(dtype="bool")}
     if len(features) == 0:
         return pd.DataFrame(cols)
-    scores = features.pairwise(q, features.data)[0]
     names = np.asarray(features.names, dtype=object)
     keep = np.ones(len(names), dtype=bool)
     if exclude is not None:
         keep &= names != exclude
-    idx = np.flatnonzero(keep)
-    order = idx[m.order(scores[idx])]
-    if top_k is not None:
-        order = order[:max(0, int(top_k))]
-    s = scores[order]
+    cand = None
+    if top_k is not None and len(features) >= TOPK_FAST_MIN:
+        # float32 pass + exact re-scoring of the rows that can reach the top k (same result as the full sort)
+        cand = _index.topk_candidates(features, q[0], max(0, int(top_k)), keep)
+    if cand is not None:
+        s_c = features.pairwise(q, features.data[cand])[0]
+        o = m.order(s_c)[:max(0, int(top_k))]
+        order, s = cand[o], s_c[o]
+    else:
+        scores = features.pairwise(q, features.data)[0]
+        idx = np.flatnonzero(keep)
+        order = idx[m.order(scores[idx])]
+        if top_k is not None:
+            order = order[:max(0, int(top_k))]
+        s = scores[order]
     return pd.DataFrame({"rank": np.arange(1, len(order) + 1, dtype=np.int64), "name": names[order],
                          "score": s.astype(np.float64), "match": np.asarray(m.is_match(s, threshold), dtype=bool)})
 
@@ -68,14 +83,27 @@ def _row_block(features: Features) -> int:
     return max(1, min(n, BLOCK_BYTES // (8 * n)))
 
 
+def _hamming_fast(features: Features, threshold: float) -> bool:
+    """True when the exact Hamming kernel applies: packed-bit rows scored by ``hamming_pairwise``, distances."""
+    from .methods.hashing import hamming_pairwise
+
+    X = features.data
+    return (features.method.pairwise is hamming_pairwise and not features.method.higher_is_closer
+            and X.dtype == np.uint8 and X.ndim == 2 and len(X) >= PAIRS_FAST_MIN
+            and np.isfinite(threshold) and threshold < 8 * X.shape[1] / 2)
+
+
 def pair_indices(features: Features, threshold: float, progress: Progress | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs ``i < j`` whose score is within ``threshold``: (i, j, score) arrays, block by block.
 
-    Memory is bounded by :data:`BLOCK_BYTES` of scores per block; no Python loop over pairs.
+    Memory is bounded by :data:`BLOCK_BYTES` of scores per block; no Python loop over pairs. Packed-bit hashes
+    use the exact Hamming kernel of :mod:`core.index` (faiss range search; same pairs, same order).
     """
     m, X = features.method, features.data
     n = len(features)
+    if _hamming_fast(features, threshold):
+        return _index.hamming_pairs(X, threshold, progress)
     I, J, S = [], [], []
     step = _row_block(features)
     for s in range(0, n, step):
