@@ -1,0 +1,317 @@
+"""Command-line interface: ``python -m core search|duplicates|evaluate|experiment|methods ...``.
+
+Exit codes: 0 success (also when some files were skipped), 1 nothing usable was given, 2 bad usage (the message
+names the valid choices). Progress bars go to stderr; results (text or ``--json``) to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+from . import datasets, images
+from .encoding import encode_dataset, encode_file
+from .methods import METHODS, get, parse_methods
+
+
+class UsageError(Exception):
+    pass
+
+
+class NothingUsable(Exception):
+    pass
+
+
+class ProgressBar:
+    """A minimal terminal progress bar on stderr (only when stderr is a terminal, or ``--progress`` forces it)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if not self.enabled or total <= 0:
+            return
+        now = time.perf_counter()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        frac = min(1.0, done / total)
+        bar = "#" * int(30 * frac)
+        eta = ""
+        if 0 < done < total:
+            eta = f" ~{(now - self.t0) / done * (total - done):.0f}s left"
+        sys.stderr.write(f"\r[{bar:<30}] {done}/{total} {message[:40]:<40}{eta}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _params(method, pairs: list[str] | None) -> dict:
+    out = {}
+    known = {p.name: p for p in method.params}
+    for kv in pairs or []:
+        if "=" not in kv:
+            raise UsageError(f"--param expects NAME=VALUE, got {kv!r}")
+        k, v = kv.split("=", 1)
+        if k not in known:
+            raise UsageError(f"method {method.name} has no parameter {k!r}; valid: {', '.join(known) or 'none'}")
+        d = known[k].default
+        try:
+            if isinstance(d, bool):
+                val = v.lower() in ("1", "true", "yes")
+            elif isinstance(d, int):
+                val = int(v)
+            elif isinstance(d, float):
+                val = float(v)
+            else:
+                val = None if v.lower() in ("", "none") else v
+            out[k] = val
+            method.resolve_params(out)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    return out
+
+
+def _method(name: str):
+    try:
+        return get(name)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _load(path: str, labels: str | None, bar) -> datasets.Dataset:
+    try:
+        if labels:
+            datasets.parse_labels(labels)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    try:
+        ds = datasets.load(path, labels=labels, progress=bar)
+    except FileNotFoundError:
+        raise NothingUsable(f"no such file or folder: {path}") from None
+    except datasets.DatasetError as e:
+        raise NothingUsable(f"{path}: {e}") from None
+    return ds
+
+
+def _skipped_json(*lists) -> list[dict]:
+    return [{"file": s.file, "reason": s.reason} for lst in lists for s in lst]
+
+
+def _num(x):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def _print_skipped(skipped: list[dict]) -> None:
+    if skipped:
+        print(f"\nskipped {len(skipped)} file(s):")
+        for s in skipped:
+            print(f"  {s['file']}: {s['reason']}")
+
+
+def cmd_search(a) -> int:
+    from .search import search
+
+    m = _method(a.method)
+    params = _params(m, a.param)
+    thr = a.threshold if a.threshold is not None else m.threshold_spec(params).default
+    bar = ProgressBar(a.progress)
+    ds = _load(a.dataset, None, bar)
+    try:
+        q = encode_file(m, a.query, params)
+    except images.ImageError as e:
+        raise NothingUsable(f"query {a.query}: {e.reason}") from None
+    except FileNotFoundError:
+        raise NothingUsable(f"no such query file: {a.query}") from None
+    feats = encode_dataset(ds, m, params, cache=not a.no_cache, progress=bar)
+    if len(feats) == 0:
+        raise NothingUsable(f"no usable images in {a.dataset}")
+    df = search(q[0], feats, thr, top_k=a.top_k)
+    skipped = _skipped_json(ds.skipped, feats.skipped)
+    if a.json:
+        print(json.dumps({"query": a.query, "method": m.name, "threshold": thr,
+                          "results": [{"rank": int(r.rank), "name": r.name, "score": float(r.score),
+                                       "match": bool(r.match)} for r in df.itertuples()],
+                          "skipped": skipped}, indent=2))
+    else:
+        print(f"{m.label}: {m.unit}, {'higher' if m.higher_is_closer else 'lower'} is closer; threshold {thr}")
+        print(f"{'rank':>4}  {'score':>10}  match  name")
+        for r in df.itertuples():
+            print(f"{r.rank:>4}  {r.score:>10.4f}  {'yes' if r.match else ' no'}    {r.name}")
+        _print_skipped(skipped)
+    return 0
+
+
+def cmd_duplicates(a) -> int:
+    from .search import find_duplicates, item_info
+
+    m = _method(a.method)
+    params = _params(m, a.param)
+    thr = a.threshold if a.threshold is not None else m.threshold_spec(params).default
+    bar = ProgressBar(a.progress)
+    ds = _load(a.dataset, None, bar)
+    feats = encode_dataset(ds, m, params, cache=not a.no_cache, progress=bar)
+    if len(feats) == 0:
+        raise NothingUsable(f"no usable images in {a.dataset}")
+    dup = find_duplicates(feats, thr, info=item_info(ds.items), progress=bar)
+    skipped = _skipped_json(ds.skipped, feats.skipped)
+    groups = dup.group_members()
+    if a.json:
+        print(json.dumps({"method": m.name, "threshold": thr, "images": len(feats),
+                          "pairs": [{"a": r.a, "b": r.b, "score": float(r.score)} for r in dup.pairs.itertuples()],
+                          "groups": [{"members": g["members"], "keep": g["keep"]} for g in groups],
+                          "copies": {r.name: int(r.copies) for r in dup.copies.itertuples()},
+                          "skipped": skipped}, indent=2))
+    else:
+        print(f"{m.label}, threshold {thr}: {len(feats)} images, {len(dup.pairs)} duplicate pairs, "
+              f"{len(groups)} groups")
+        for g in groups:
+            print(f"group {g['group_id']} (keep {g['keep']}):")
+            for name in g["members"]:
+                print(f"   {'*' if name == g['keep'] else ' '} {name}")
+        _print_skipped(skipped)
+    return 0
+
+
+def cmd_evaluate(a) -> int:
+    from .experiments import speed_accuracy
+
+    try:
+        methods = parse_methods(a.methods)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    bar = ProgressBar(a.progress)
+    ds = _load(a.dataset, a.labels, bar)
+    if not ds.items:
+        raise NothingUsable(f"no usable images in {a.dataset}")
+    if not ds.has_labels:
+        raise NothingUsable(f"no ground-truth labels found with --labels {a.labels}")
+    # evaluation times encoding for real, so it never reads features from the cache
+    res = speed_accuracy(ds, methods, cache=False, progress=bar)
+    df = res.table
+    out = {"protocol": "precision@3", "images": res.images, "queries": res.queries,
+           "methods": [{"method": r.method, "accuracy": _num(r.accuracy), "correct": int(r.correct),
+                        "total": int(r.total), "map": _num(r.map), "seconds_per_pair": _num(r.seconds_per_pair),
+                        "seconds_per_pair_with_encoding": _num(r.seconds_per_pair_with_encoding),
+                        "encode_seconds": _num(r.encode_seconds), "images_per_second": _num(r.images_per_second),
+                        "pair_f1": _num(r.pair_f1), "threshold": _num(r.threshold)}
+                       for r in df.itertuples()],
+           "skipped": _skipped_json(ds.skipped, res.skipped)}
+    if a.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"precision@3 (article protocol) on {res.images} images, {res.queries} queries; "
+              f"times per pair amortised / with encoding")
+        print(f"{'method':<14} {'acc@3':>7} {'mAP':>7} {'F1':>6} {'s/pair':>10} {'s/pair+enc':>11} {'img/s':>8}")
+        for r in df.itertuples():
+            print(f"{r.method:<14} {r.accuracy:>7.2%} {r.map:>7.3f} {r.pair_f1:>6.3f} {r.seconds_per_pair:>10.2e} "
+                  f"{r.seconds_per_pair_with_encoding:>11.2e} {r.images_per_second:>8.1f}")
+        _print_skipped(out["skipped"])
+    return 0
+
+
+def cmd_experiment(a) -> int:
+    from . import experiments
+
+    try:
+        methods = parse_methods(a.methods)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    bar = ProgressBar(a.progress)
+    ds = _load(a.dataset, a.labels, bar)
+    if not ds.items:
+        raise NothingUsable(f"no usable images in {a.dataset}")
+    df = experiments.run_cli_experiment(a.kind, ds, methods, cache=not a.no_cache, progress=bar)
+    df.to_csv(a.out, index=False)
+    print(f"wrote {len(df)} rows to {a.out}")
+    _print_skipped(_skipped_json(ds.skipped))
+    return 0
+
+
+def cmd_methods(a) -> int:
+    if a.markdown:
+        from .methods import methods_table
+        print(methods_table())
+        return 0
+    for m in METHODS.values():
+        spec = m.threshold_spec()
+        print(f"{m.name:<14} {m.label:<32} {m.unit:<28} {'higher' if m.higher_is_closer else 'lower':<6} "
+              f"default threshold {spec.default}")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # exit 2 with the usage, as argparse does, but via our UsageError path
+        raise UsageError(f"{message}\n{self.format_usage().strip()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m core", description="Find duplicate and near-duplicate images.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    names = ", ".join(METHODS)
+
+    def common(sp):
+        sp.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        sp.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+        sp.add_argument("--progress", action="store_true", default=sys.stderr.isatty(),
+                        help="show a progress bar on stderr (default: when stderr is a terminal)")
+
+    s = sub.add_parser("search", help="rank a dataset against one query image")
+    s.add_argument("query")
+    s.add_argument("dataset", help="folder or .zip")
+    s.add_argument("--method", required=True, help=f"one of: {names}")
+    s.add_argument("--threshold", type=float)
+    s.add_argument("--top-k", type=int, default=10)
+    s.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter (repeatable)")
+    common(s)
+    s.set_defaults(fn=cmd_search)
+
+    d = sub.add_parser("duplicates", help="all duplicate groups of a dataset")
+    d.add_argument("dataset")
+    d.add_argument("--method", required=True, help=f"one of: {names}")
+    d.add_argument("--threshold", type=float)
+    d.add_argument("--param", action="append", metavar="NAME=VALUE")
+    common(d)
+    d.set_defaults(fn=cmd_duplicates)
+
+    e = sub.add_parser("evaluate", help="the article's precision@3 protocol, mAP and pair F1")
+    e.add_argument("dataset")
+    e.add_argument("--labels", required=True, help="consecutive:K | folders | csv:PATH")
+    e.add_argument("--methods", default="article", help=f"all | article | comma list of: {names}")
+    common(e)
+    e.set_defaults(fn=cmd_evaluate)
+
+    x = sub.add_parser("experiment", help="run an experiment and write a tidy CSV")
+    x.add_argument("kind", choices=["speed", "robustness", "scipy-numpy"])
+    x.add_argument("dataset")
+    x.add_argument("--labels", default=None)
+    x.add_argument("--methods", default="article")
+    x.add_argument("--out", required=True)
+    common(x)
+    x.set_defaults(fn=cmd_experiment)
+
+    m = sub.add_parser("methods", help="list the registered methods")
+    m.add_argument("--markdown", action="store_true", help="print the README's methods table")
+    m.set_defaults(fn=cmd_methods, json=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    try:
+        a = p.parse_args(argv)
+        return a.fn(a)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except NothingUsable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
