@@ -1,0 +1,116 @@
+"""Exports of a duplicate search: groups as CSV and JSON, and the de-duplicated image set as an in-memory .zip.
+
+Pure library code (no streamlit): the dashboard's download buttons and any script can call it.
+
+* :func:`groups_csv` -> bytes, columns ``group_id,name,size,pixels,bytes,keep`` (one row per image in a group)
+* :func:`duplicates_json` -> str, the same shape as ``python -m core duplicates --json``::
+
+      {"method", "threshold", "images", "pairs": [{"a", "b", "score"}], "groups": [{"members", "keep"}],
+       "copies": {name: n}, "skipped": [{"file", "reason"}]}
+
+* :func:`dedup_zip` -> bytes, a zip holding one copy of every group (the suggested one to keep) plus every
+  singleton, under the images' dataset names. Built in memory: nothing is written to disk.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import numbers
+import posixpath
+import zipfile
+from typing import Iterable, Mapping, Sequence
+
+from .search import Duplicates
+
+#: Formats already compressed: stored as-is in the zip (deflating them costs time and saves nothing).
+_STORED_EXT = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic", ".heif", ".avif", ".jp2", ".zip"}
+
+
+def groups_csv(dup: Duplicates) -> bytes:
+    """Groups table as UTF-8 CSV bytes (``group_id,name,size,pixels,bytes,keep``); header only if no groups."""
+    cols = [c for c in ("group_id", "name", "size", "pixels", "bytes", "keep") if c in dup.groups.columns]
+    return dup.groups[cols].to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def _num(x):
+    """JSON-safe number: ints stay ints (numpy ints included), NaN -> None."""
+    if x is None or isinstance(x, bool):
+        return x
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    f = float(x)
+    return None if math.isnan(f) else f
+
+
+def _skipped_list(skipped: Iterable | None) -> list[dict]:
+    out = []
+    for s in skipped or ():
+        if isinstance(s, Mapping):
+            out.append({"file": str(s["file"]), "reason": str(s["reason"])})
+        else:
+            out.append({"file": str(s.file), "reason": str(s.reason)})
+    return out
+
+
+def duplicates_dict(dup: Duplicates, method: str, threshold: float | None = None,
+                    skipped: Iterable | None = None) -> dict:
+    """The CLI's ``duplicates --json`` document as a dict (see module docstring)."""
+    thr = dup.threshold if threshold is None else threshold
+    return {
+        "method": method,
+        "threshold": _num(thr),
+        "images": int(dup.n_images),
+        "pairs": [{"a": str(r.a), "b": str(r.b), "score": float(r.score)} for r in dup.pairs.itertuples()],
+        "groups": [{"members": g["members"], "keep": g["keep"]} for g in dup.group_members()],
+        "copies": {str(r.name): int(r.copies) for r in dup.copies.itertuples()},
+        "skipped": _skipped_list(skipped),
+    }
+
+
+def duplicates_json(dup: Duplicates, method: str, threshold: float | None = None,
+                    skipped: Iterable | None = None, indent: int | None = 2) -> str:
+    """:func:`duplicates_dict` serialised (same shape as the CLI's ``duplicates --json``)."""
+    return json.dumps(duplicates_dict(dup, method, threshold, skipped), indent=indent)
+
+
+def safe_member_name(name: str) -> str:
+    """A zip member name that cannot escape the extraction folder: forward slashes, no drive, no absolute path,
+    no ``.``/``..`` components, no empty name."""
+    n = str(name).replace("\\", "/")
+    if len(n) >= 2 and n[1] == ":":  # C:foo
+        n = n[2:]
+    parts = [p for p in n.split("/") if p not in ("", ".", "..")]
+    return posixpath.join(*parts) if parts else "unnamed"
+
+
+def dedup_zip(dup: Duplicates, items: Sequence, *, compresslevel: int = 6) -> bytes:
+    """The de-duplicated set as zip bytes: :meth:`Duplicates.keep_set` (one per group + singletons).
+
+    Parameters
+    ----------
+    items : sequence of :class:`core.datasets.Item`
+        The dataset's items; each kept name is read with ``item.read_bytes()`` (the original file, unchanged).
+        Names not among ``items`` are ignored.
+    """
+    by_name = {it.name: it for it in items}
+    buf = io.BytesIO()
+    used: set[str] = set()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
+        for name in dup.keep_set():
+            it = by_name.get(name)
+            if it is None:
+                continue
+            arc = safe_member_name(name)
+            stem, ext = posixpath.splitext(arc)
+            k = 1
+            while arc in used:  # two names that sanitise to the same member: keep both
+                k += 1
+                arc = f"{stem}~{k}{ext}"
+            used.add(arc)
+            comp = zipfile.ZIP_STORED if ext.lower() in _STORED_EXT else zipfile.ZIP_DEFLATED
+            zf.writestr(arc, it.read_bytes(), compress_type=comp)
+    return buf.getvalue()
+
+
+__all__ = ["dedup_zip", "duplicates_dict", "duplicates_json", "groups_csv", "safe_member_name"]

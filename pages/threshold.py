@@ -1,0 +1,85 @@
+"""Threshold explorer: how the chosen method's scores separate duplicates from different pictures, and which
+threshold to use (best F1 on labelled data; nearest-neighbour scores on unlabelled data)."""
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from core.charts import nearest_neighbour_histogram, pair_score_histogram, prf_curve
+from core.evaluation import labelled_pair_scores, suggest_threshold, threshold_sweep
+from core.search import nearest_neighbours
+from ui import session as S
+
+S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+st.title(":material/tune: Threshold explorer")
+ds = S.current_dataset()
+m, params = S.current_method()
+st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.label}** — {m.unit}, "
+           f"{'higher' if m.higher_is_closer else 'lower'} = closer. The threshold you set here is used by every "
+           "page.")
+
+feats = S.cached_features(ds, m, params)
+fk = S.features_key(ds, m, params)
+spec = m.threshold_spec(params)
+thr = S.threshold_slider(m, params, key="thr_thr")
+
+
+def _use(value: float) -> None:
+    S.set_threshold(m, params, value)
+    st.session_state["_thr_applied"] = value
+
+
+def _fmt(x) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+
+
+if ds.has_labels:
+    gbn = S.groups_by_name(ds)
+    lk = S.labels_key(ds)
+    sweep = S.memo(fk + ("sweep", lk), lambda: threshold_sweep(feats, gbn))
+    pairs = S.memo(fk + ("pairs", lk), lambda: labelled_pair_scores(feats, gbn))
+    best = suggest_threshold(sweep)
+    # metrics at the current threshold: the sweep row at or just inside it
+    at = sweep.iloc[(sweep["threshold"] - float(thr)).abs().argsort().iloc[0]]
+    c = st.columns(5)
+    c[0].metric("Current threshold", f"{thr:g}", help=f"default {spec.default:g}")
+    c[1].metric("Precision", _fmt(at["precision"]), help="share of pairs called duplicates that truly are")
+    c[2].metric("Recall", _fmt(at["recall"]), help="share of true duplicate pairs that are found")
+    c[3].metric("F1", _fmt(at["f1"]))
+    if best is not None:
+        brow = sweep.iloc[(sweep["threshold"] - best).abs().argsort().iloc[0]]
+        c[4].metric("Suggested (best F1)", f"{best:g}", help=f"F1 {brow['f1']:.2f} at {best:g}")
+        b1, b2 = st.columns([1, 3])
+        b1.button(f"Use this threshold ({best:g})", type="primary", key="use_suggested", on_click=_use,
+                  args=(best,), disabled=bool(abs(float(thr) - best) < 1e-12), width="stretch")
+        b2.button(f"Back to the default ({spec.default:g})", key="use_default", on_click=_use, args=(spec.default,))
+    else:
+        c[4].metric("Suggested", "–", help="no threshold finds any true duplicate pair")
+    if st.session_state.pop("_thr_applied", None) is not None:
+        st.success(f"Threshold {S.current_threshold(m, params):g} applied to Search, Duplicates and Compare.")
+
+    n_dup = int(pairs["duplicate"].sum())
+    st.plotly_chart(pair_score_histogram(pairs, m, thr, best, params), key="thr_hist", config={"displaylogo": False})
+    st.caption(f"{n_dup} duplicate pairs (same ground-truth group) vs {len(pairs) - n_dup} pairs of different "
+               "pictures" + (" (a random sample)" if len(pairs) - n_dup >= 20000 else "") + ". Each class is "
+               "scaled to 100 %, so the overlap is what matters: the less the two humps overlap, the easier a "
+               "threshold is to choose. The shaded side of the current threshold counts as a match.")
+    st.plotly_chart(prf_curve(sweep, m, thr, best), key="thr_prf", config={"displaylogo": False})
+    with st.expander("The sweep as a table"):
+        st.dataframe(sweep, hide_index=True, width="stretch")
+else:
+    st.info("This dataset has no ground-truth labels, so precision and recall cannot be measured. Below: each "
+            "image's score to its nearest other image — duplicates sit at the close end, unique images far away. "
+            "To get precision/recall, choose a labelling convention in the sidebar (folders, CSV or "
+            "consecutive:K).")
+    nn = S.memo(fk + ("nn",), lambda: nearest_neighbours(feats))
+    n_match = int(m.is_match(nn["score"].to_numpy(), thr).sum()) if len(nn) else 0
+    c = st.columns(3)
+    c[0].metric("Current threshold", f"{thr:g}", help=f"default {spec.default:g}")
+    c[1].metric("Images with a match", f"{n_match} / {len(nn)}")
+    c[2].metric("Default", f"{spec.default:g}")
+    st.plotly_chart(nearest_neighbour_histogram(nn, m, thr, params), key="thr_nn", config={"displaylogo": False})
+    with st.expander("Nearest neighbours as a table"):
+        st.dataframe(nn.sort_values("score", ascending=not m.higher_is_closer), hide_index=True, width="stretch")
+S.show_skipped(ds, feats)

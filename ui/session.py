@@ -1,0 +1,556 @@
+"""The shared sidebar (dataset source, labelling convention, method + parameters) and the cached loaders every
+page uses.
+
+State lives in three places, on purpose:
+
+* **process-wide caches** (``st.cache_resource``): the demo datasets, feature matrices keyed by dataset
+  fingerprint (names + content hashes) and method parameters, and derived results (duplicates, sweeps). Keys are
+  content hashes, so one user can only hit an entry for data they hold themselves. Feature rows are also kept on
+  disk by :mod:`core.cache` (features only, never pixels).
+* **per-session state** (``st.session_state``): uploaded datasets (never shared between sessions), the chosen
+  query and the shared threshold per method + parameters.
+* **widgets** in the sidebar, rendered on every run by ``app.py`` so their values survive page switches.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import os
+import runpy
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Hashable
+
+import streamlit as st
+
+from core import datasets as D
+from core import demo
+from core.encoding import Features, encode_dataset
+from core.methods import ARTICLE, METHODS, REGISTRY, Method
+
+# ------------------------------------------------------------------------------------------------ constants
+DEMO_SETS: dict[str, tuple[str, Callable]] = {
+    # key: (label, path function)
+    "duplicates": ("Near-duplicates: 8 photos x 4 copies + 6 distractors (38)", demo.demo_dataset_path),
+    "consecutive": ("Article protocol: 8 groups of 4, consecutive:4 (32)", demo.demo_consecutive_path),
+    "multiview": ("Multi-view re-shots, SFBench-like (32)", demo.demo_multiview_path),
+}
+SOURCES = ("Demo data", "Upload images", "Folder path")
+LABELLINGS = {
+    "auto": "Auto (GROUND_TRUTH.csv, else folders, else none)",
+    "csv": "CSV: file,group (GROUND_TRUTH.csv or upload)",
+    "folders": "Folders: each sub-folder is a group",
+    "consecutive": "consecutive:K (sorted names, every K files)",
+    "none": "None (unlabelled)",
+}
+DEFAULT_METHOD = "ahash"
+FOLDER_ENV = "DUPFINDER_ALLOW_FOLDER"  # "1": offer the folder-path source even when not on localhost
+
+# session_state keys (prefixed so they cannot collide with other engineers' pages)
+K_SOURCE, K_DEMO, K_UPLOAD, K_FOLDER = "ds_source", "ds_demo", "ds_upload", "ds_folder"
+K_LABELS, K_K, K_CSV = "ds_labels", "ds_k", "ds_csv"
+K_METHOD = "method"
+_THR_PREFIX = "thr::"
+
+
+# ------------------------------------------------------------------------------------------------ entry guard
+APP_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+_IN_APP: contextvars.ContextVar[bool] = contextvars.ContextVar("dupfinder_in_app", default=False)
+
+
+@contextlib.contextmanager
+def app_context():
+    """Marks the run of ``app.py`` (page config + sidebar + navigation); pages run inside it."""
+    token = _IN_APP.set(True)
+    try:
+        yield
+    finally:
+        _IN_APP.reset(token)
+
+
+def ensure_app() -> None:
+    """Make a page run through ``app.py`` even when Streamlit runs it directly.
+
+    Why: because the project has a ``pages/`` folder, Streamlit 1.67 also registers every ``pages/*.py`` as a
+    legacy (v1) page; a deep link such as ``/search`` opened in a fresh tab then runs ``pages/search.py`` *without*
+    ``app.py`` — no sidebar, no page config, legacy navigation. Called at the top of every page (and by
+    :func:`current_dataset` / :func:`current_method`), this runs ``app.py`` instead, which re-resolves the same URL
+    through ``st.navigation`` and runs the page properly; the direct run then stops.
+    """
+    if _IN_APP.get():
+        return
+    runpy.run_path(APP_PATH, run_name="__main__")
+    st.stop()
+
+
+# ------------------------------------------------------------------------------------------------ small caches
+class _LRU:
+    """Thread-safe LRU dict shared by every session of the process (held by ``st.cache_resource``)."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._d: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, default=None):
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+            return default
+
+    def put(self, key: Hashable, value) -> None:
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.maxsize:
+                self._d.popitem(last=False)
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._d
+
+
+@st.cache_resource(show_spinner=False)
+def _feature_store() -> _LRU:
+    return _LRU(int(os.environ.get("DUPFINDER_UI_FEATURE_ENTRIES", "48")))
+
+
+@st.cache_resource(show_spinner=False)
+def _result_store() -> _LRU:
+    return _LRU(int(os.environ.get("DUPFINDER_UI_RESULT_ENTRIES", "256")))
+
+
+def memo(key: tuple, compute: Callable[[], Any]) -> Any:
+    """Process-wide memo of a derived result (duplicates at a threshold, a sweep, ...). ``key`` must include
+    the dataset fingerprint and method key so it never crosses datasets."""
+    store = _result_store()
+    hit = store.get(key, _MISS)
+    if hit is not _MISS:
+        return hit
+    value = compute()
+    store.put(key, value)
+    return value
+
+
+_MISS = object()
+
+
+# ------------------------------------------------------------------------------------------------ datasets
+@st.cache_resource(show_spinner="Preparing the demo photos…")
+def _demo_dataset(kind: str) -> D.Dataset:
+    _, path_fn = DEMO_SETS[kind]
+    return D.load(path_fn(), labels=None)
+
+
+@st.cache_resource(show_spinner=False)
+def demo_query_bytes() -> tuple[str, bytes]:
+    """(file name, bytes) of the demo query: a re-shot coffee cup that is in none of the demo sets."""
+    p = demo.demo_query_path()
+    return p.name, p.read_bytes()
+
+
+def demo_dataset(kind: str = "duplicates") -> D.Dataset:
+    """A demo set with its GROUND_TRUTH.csv labels (shared, read-only)."""
+    return _labelled(_demo_dataset(kind), "csv", None, shared=True)
+
+
+def dataset_fingerprint(dataset: D.Dataset) -> str:
+    """Stable id of a dataset's *content*: sha256 over (name, content hash) of its items, in order."""
+    cached = getattr(dataset, "_ui_fingerprint", None)
+    if cached and cached[0] == len(dataset.items):
+        return cached[1]
+    h = hashlib.sha256()
+    for it in dataset.items:
+        h.update(it.name.encode("utf-8", "surrogatepass") + b"\0" + it.content_id.encode() + b"\n")
+    fp = h.hexdigest()[:20]
+    try:
+        object.__setattr__(dataset, "_ui_fingerprint", (len(dataset.items), fp))
+    except Exception:  # pragma: no cover - slots or frozen
+        pass
+    return fp
+
+
+def _is_local() -> bool:
+    if os.environ.get(FOLDER_ENV, "").strip() in ("1", "true", "yes"):
+        return True
+    try:
+        host = (st.context.headers.get("host") or "").lower()
+    except Exception:
+        return False
+    host = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    return host in ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def _load_progress(label: str):
+    """A (callback, finish) pair drawing a st.progress for dataset loading."""
+    bar = st.progress(0.0, text=label)
+
+    def cb(done: int, total: int, msg: str = "") -> None:
+        if total:
+            bar.progress(min(1.0, done / total), text=f"{label}: {done}/{total} files")
+
+    return cb, bar.empty
+
+
+def _uploaded_dataset(files) -> D.Dataset | None:
+    """Load the uploads of this session (cached in session_state, so it is per user and freed with the session).
+    One .zip -> load_zip (folders inside may carry labels); anything else -> load_files."""
+    if not files:
+        return None
+    sig = tuple((getattr(f, "file_id", None) or f.name, f.size) for f in files)
+    cached = st.session_state.get("_ds_upload_cache")
+    if cached and cached[0] == sig:
+        return cached[1]
+    cb, done = _load_progress("Reading uploads")
+    try:
+        zips = [f for f in files if f.name.lower().endswith(".zip")]
+        if len(files) == 1 and zips:
+            f = zips[0]
+            ds = D.load_zip(f.getvalue(), labels=None, progress=cb, name=f.name.rsplit(".", 1)[0])
+        else:
+            ds = D.load_files([(f.name, f.getvalue()) for f in files], labels=None, progress=cb, name="uploads")
+    except D.DatasetError as e:
+        st.session_state["_ds_error"] = f"Upload refused: {e}"
+        ds = None
+    finally:
+        done()
+    st.session_state["_ds_upload_cache"] = (sig, ds)
+    return ds
+
+
+def _folder_dataset(path: str) -> D.Dataset | None:
+    path = os.path.expanduser(path.strip())
+    if not path:
+        return None
+    try:
+        st_mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        st.session_state["_ds_error"] = f"No such folder: {path}"
+        return None
+    sig = (path, st_mtime)
+    cached = st.session_state.get("_ds_folder_cache")
+    if cached and cached[0] == sig:
+        return cached[1]
+    cb, done = _load_progress("Reading folder")
+    try:
+        ds = D.load(path, labels=None, progress=cb)
+    except D.DatasetError as e:
+        st.session_state["_ds_error"] = str(e)
+        ds = None
+    finally:
+        done()
+    st.session_state["_ds_folder_cache"] = (sig, ds)
+    return ds
+
+
+def _auto_labels(ds: D.Dataset) -> tuple[str, Any]:
+    if any(os.path.basename(n).lower() == D.GROUND_TRUTH for n in ds.label_files):
+        return "csv", None
+    names = [it.name for it in ds.items]
+    prefix = D._wrapper_prefix(names) if ds.root is None else ""
+    if any("/" in n[len(prefix):] for n in names):
+        return "folders", None
+    return "none", None
+
+
+def _labelled(ds: D.Dataset, kind: str, arg, csv_bytes: bytes | None = None, shared: bool = False) -> D.Dataset:
+    """Apply a labelling convention, memoised per (dataset, convention): process-wide for the shared demo sets,
+    in the session for the user's own data (their bytes never outlive their session)."""
+    spec = {"csv": "csv", "folders": "folders", "none": "none"}.get(kind) or f"consecutive:{int(arg)}"
+    csv_key = hashlib.sha256(csv_bytes).hexdigest()[:16] if csv_bytes else ""
+    key = ("labels", dataset_fingerprint(ds), id(ds), spec, csv_key)
+    if shared:
+        return memo(key, lambda: D.apply_labels(ds, spec, csv_bytes=csv_bytes))
+    cached = st.session_state.get("_ds_labelled")
+    if cached and cached[0] == key:
+        return cached[1]
+    out = D.apply_labels(ds, spec, csv_bytes=csv_bytes)
+    st.session_state["_ds_labelled"] = (key, out)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ sidebar
+def _method_params_widgets(method: Method) -> dict:
+    """One widget per parameter of ``method`` (keys are per method, so switching methods keeps each one's values)."""
+    values = {}
+    for p in method.params:
+        key = f"param::{method.name}::{p.name}"
+        if p.choices is not None:
+            choices = list(p.choices)
+            idx = choices.index(p.default) if p.default in choices else 0
+            values[p.name] = st.selectbox(p.name.replace("_", " "), choices, index=idx, key=key, help=p.help)
+        elif isinstance(p.default, bool):
+            values[p.name] = st.checkbox(p.name.replace("_", " "), value=p.default, key=key, help=p.help)
+        elif isinstance(p.default, int):
+            values[p.name] = st.number_input(p.name.replace("_", " "), value=p.default, step=1, key=key, help=p.help,
+                                             min_value=int(p.min) if p.min is not None else None,
+                                             max_value=int(p.max) if p.max is not None else None)
+        elif isinstance(p.default, float):
+            values[p.name] = st.number_input(p.name.replace("_", " "), value=p.default, key=key, help=p.help,
+                                             min_value=float(p.min) if p.min is not None else None,
+                                             max_value=float(p.max) if p.max is not None else None)
+        elif _is_local():  # free-text parameters (e.g. a weights file path) only when running locally
+            values[p.name] = st.text_input(p.name.replace("_", " "), value=str(p.default or ""), key=key,
+                                           help=p.help) or p.default
+    return values
+
+
+def sidebar() -> None:
+    """The shared sidebar: dataset source, labelling convention, method and its parameters.
+
+    Called by ``app.py`` on every run (before the page), so its widgets keep their values across pages. The
+    resulting dataset is stored in ``st.session_state["_dataset"]``.
+    """
+    st.session_state.pop("_ds_error", None)
+    with st.sidebar:
+        st.markdown("### :material/photo_library: Images")
+        sources = list(SOURCES if _is_local() else SOURCES[:2])
+        if st.session_state.get(K_SOURCE) not in sources:
+            st.session_state[K_SOURCE] = sources[0]
+        source = st.radio("Dataset", sources, key=K_SOURCE, horizontal=False, label_visibility="collapsed")
+        ds: D.Dataset | None = None
+        if source == "Demo data":
+            keys = list(DEMO_SETS)
+            kind = st.selectbox("Demo set", keys, key=K_DEMO, format_func=lambda k: DEMO_SETS[k][0],
+                                help="Real CC0 / public-domain photos (scikit-image), near-duplicates made with "
+                                     "known edits, labelled by GROUND_TRUTH.csv.")
+            st.session_state["_dataset"] = demo_dataset(kind)
+        else:
+            if source == "Upload images":
+                files = st.file_uploader("Images, or one .zip (sub-folders may be groups)", accept_multiple_files=True,
+                                         key=K_UPLOAD, help="Any file is accepted: files that are not usable images "
+                                                            "are listed with the reason they were skipped.")
+                ds = _uploaded_dataset(files)
+            else:
+                path = st.text_input("Folder on this computer", key=K_FOLDER, placeholder="/path/to/photos")
+                ds = _folder_dataset(path) if path else None
+            if st.session_state.get("_ds_error"):
+                st.error(st.session_state["_ds_error"])
+            if ds is not None:
+                kinds = list(LABELLINGS)
+                lab = st.selectbox("Ground truth", kinds, key=K_LABELS, format_func=LABELLINGS.get,
+                                   help="How to tell which images are true duplicates (for the threshold explorer "
+                                        "and experiments). Not needed to search.")
+                arg, csv_bytes = None, None
+                if lab == "consecutive":
+                    arg = st.number_input("K (files per group)", min_value=1, max_value=1000, value=4, step=1,
+                                          key=K_K)
+                elif lab == "csv":
+                    up = st.file_uploader("Labels CSV (file,group) — optional if the data holds GROUND_TRUTH.csv",
+                                          type=["csv"], key=K_CSV)
+                    csv_bytes = up.getvalue() if up is not None else None
+                if lab == "auto":
+                    lab, arg = _auto_labels(ds)
+                try:
+                    ds = _labelled(ds, lab, arg, csv_bytes)
+                except (D.DatasetError, ValueError) as e:
+                    st.warning(f"Labels not applied: {e}")
+                for note in ds.notes[:5]:
+                    st.caption(f":material/info: {note}")
+            st.session_state["_dataset"] = ds
+        cur = st.session_state.get("_dataset")
+        if cur is not None:
+            groups = {g for g in cur.groups() if g is not None}
+            st.caption(f"**{len(cur.items)}** images · {len(cur.skipped)} skipped · "
+                       + (f"{len(groups)} labelled groups" if groups else "no labels"))
+
+        st.markdown("### :material/straighten: Method")
+        names = [m.name for m in REGISTRY]
+        if st.session_state.get(K_METHOD) not in names:
+            st.session_state[K_METHOD] = DEFAULT_METHOD if DEFAULT_METHOD in names else names[0]
+        name = st.selectbox("Method", names, key=K_METHOD, format_func=lambda n: METHODS[n].label,
+                            label_visibility="collapsed")
+        m = METHODS[name]
+        st.caption(f"{m.unit}, {'higher' if m.higher_is_closer else 'lower'} = closer"
+                   + (" · one of the article's six" if name in ARTICLE else ""))
+        params = _method_params_widgets(m) if m.params else {}
+        try:
+            st.session_state["_method"] = (m, m.resolve_params(params))
+        except ValueError as e:
+            st.warning(str(e))
+            st.session_state["_method"] = (m, m.default_params())
+
+
+def current_dataset() -> D.Dataset:
+    """The sidebar's dataset; the demo set when nothing usable has been given yet."""
+    ensure_app()
+    ds = st.session_state.get("_dataset")
+    if ds is None or not ds.items:
+        return demo_dataset("duplicates") if ds is None else ds
+    return ds
+
+
+def using_demo() -> bool:
+    return st.session_state.get(K_SOURCE, SOURCES[0]) == "Demo data"
+
+
+def current_method() -> tuple[Method, dict]:
+    """(method, resolved params) chosen in the sidebar (average hash by default)."""
+    ensure_app()
+    got = st.session_state.get("_method")
+    if got is None:
+        m = METHODS.get(DEFAULT_METHOD, REGISTRY[0])
+        return m, m.default_params()
+    return got
+
+
+# ------------------------------------------------------------------------------------------------ threshold
+def _thr_key(method: Method, params: dict | None) -> str:
+    return _THR_PREFIX + method.params_key(params)
+
+
+def _clamp(method: Method, params, value: float) -> float:
+    spec = method.threshold_spec(params)
+    v = min(max(float(value), float(spec.min)), float(spec.max))
+    return int(round(v)) if _is_int_spec(spec) else v
+
+
+def _is_int_spec(spec) -> bool:
+    return all(float(x).is_integer() for x in (spec.min, spec.max, spec.step)) and float(spec.step) >= 1
+
+
+def current_threshold(method: Method, params: dict | None = None) -> float:
+    """The shared threshold for ``method`` + ``params`` (session state), default ``threshold_spec.default``."""
+    spec = method.threshold_spec(params)
+    v = st.session_state.get(_thr_key(method, params))
+    return _clamp(method, params, spec.default if v is None else v)
+
+
+def set_threshold(method: Method, params: dict | None, value: float) -> None:
+    """Apply a threshold to every page (e.g. the explorer's "Use this threshold" button)."""
+    st.session_state[_thr_key(method, params)] = _clamp(method, params, value)
+
+
+def threshold_slider(method: Method, params: dict | None, *, key: str, label: str | None = None,
+                     container=None) -> float:
+    """A slider bound to the shared threshold: moving it changes :func:`current_threshold` on every page.
+
+    The widget has its own key (widget state is dropped when a page does not render it); its value is copied to
+    the shared key in ``on_change`` and re-seeded from it on every run.
+    """
+    spec = method.threshold_spec(params)
+    cur = current_threshold(method, params)
+    wkey = f"{key}::{method.params_key(params)}"
+    if st.session_state.get(wkey) != cur:
+        st.session_state[wkey] = cur
+    is_int = _is_int_spec(spec)
+    direction = "higher = closer" if method.higher_is_closer else "lower = closer"
+    default = int(spec.default) if is_int else spec.default
+    lab = label or f"Threshold — {method.unit}, {direction} (default {default:g})"
+    kw = dict(min_value=int(spec.min), max_value=int(spec.max), step=int(spec.step)) if is_int else dict(
+        min_value=float(spec.min), max_value=float(spec.max), step=float(spec.step))
+
+    def _changed():
+        set_threshold(method, params, st.session_state[wkey])
+
+    target = container or st
+    target.slider(lab, key=wkey, on_change=_changed,
+                  help=f"Pairs {'at or above' if method.higher_is_closer else 'at or below'} this score count as "
+                       f"duplicates. Default {default:g} {method.unit}.", **kw)
+    return current_threshold(method, params)
+
+
+# ------------------------------------------------------------------------------------------------ features
+def _fmt_secs(s: float) -> str:
+    if s < 60:
+        return f"{s:.0f} s"
+    return f"{int(s // 60)} min {int(s % 60):02d} s"
+
+
+def cached_features(dataset: D.Dataset, method: Method, params: dict | None = None) -> Features:
+    """Features of ``dataset`` for ``method`` + ``params``, encoded once per process.
+
+    Keyed by :func:`dataset_fingerprint` and ``method.params_key(params)``; a miss encodes with a ``st.progress``
+    bar (images done / total, time left) and the on-disk feature cache (``cache=True``), so a slider move or a
+    page switch never re-encodes.
+    """
+    params = method.resolve_params(params)
+    key = (dataset_fingerprint(dataset), method.params_key(params))
+    store = _feature_store()
+    feats = store.get(key)
+    if feats is not None:
+        return feats
+    lock = _encode_lock(key)
+    with lock:  # two sessions asking for the same features: the second waits and reuses the first's work
+        feats = store.get(key)
+        if feats is not None:
+            return feats
+        label = f"Encoding {len(dataset.items)} images with {method.label}"
+        bar = st.progress(0.0, text=label + "…")
+        t0 = time.perf_counter()
+        first: list = []
+
+        def progress(done: int, total: int, msg: str = "") -> None:
+            now = time.perf_counter()
+            if not first:
+                first.append((done, now))
+            d0, t_start = first[0]
+            rate_done = done - d0
+            eta = ""
+            if rate_done > 0 and done < total:
+                eta = f" · about {_fmt_secs((now - t_start) / rate_done * (total - done))} left"
+            bar.progress(min(1.0, done / total) if total else 1.0,
+                         text=f"{label}: {done}/{total} images{eta}")
+
+        try:
+            feats = encode_dataset(dataset, method, params, cache=True, progress=progress)
+        finally:
+            bar.empty()
+        feats_seconds = time.perf_counter() - t0
+        feats.ui_seconds = feats_seconds  # type: ignore[attr-defined]
+        store.put(key, feats)
+        return feats
+
+
+_locks: dict = {}
+_locks_guard = threading.Lock()
+
+
+def _encode_lock(key) -> threading.Lock:
+    with _locks_guard:
+        if len(_locks) > 512:
+            _locks.clear()
+        return _locks.setdefault(key, threading.Lock())
+
+
+def features_key(dataset: D.Dataset, method: Method, params: dict | None) -> tuple:
+    """Key prefix for :func:`memo` of results derived from these features."""
+    return (dataset_fingerprint(dataset), method.params_key(params))
+
+
+def groups_by_name(dataset: D.Dataset) -> dict[str, str | None]:
+    return {it.name: it.group for it in dataset.items}
+
+
+def labels_key(dataset: D.Dataset) -> str:
+    h = hashlib.sha256()
+    for it in dataset.items:
+        h.update(f"{it.name}\0{it.group}\n".encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------------ skipped files
+def show_skipped(dataset: D.Dataset, features: Features | None = None) -> None:
+    """Account for every file: "N used + M skipped = K given", and an expander listing each skipped file + reason."""
+    skipped = list(dataset.skipped) + (list(features.skipped) if features is not None else [])
+    used = len(features) if features is not None else len(dataset.items)
+    given = dataset.files_given or (len(dataset.items) + len(dataset.skipped))
+    line = f"**{used}** images used + **{len(skipped)}** skipped = **{given}** files given"
+    if used + len(skipped) != given:
+        line += f" — {given - used - len(skipped)} unaccounted!"
+    if not skipped:
+        st.caption(line)
+        return
+    with st.expander(line, expanded=False, icon=":material/checklist:"):
+        import pandas as pd
+
+        st.dataframe(pd.DataFrame({"file": [s.file for s in skipped], "reason": [s.reason for s in skipped]}),
+                     hide_index=True, width="stretch")
+
+
+__all__ = ["app_context", "ensure_app", "cached_features", "current_dataset", "current_method", "current_threshold", "dataset_fingerprint",
+           "demo_dataset", "demo_query_bytes", "features_key", "groups_by_name", "labels_key", "memo",
+           "set_threshold", "show_skipped", "sidebar", "threshold_slider", "using_demo"]

@@ -1,0 +1,234 @@
+"""Gallery widgets: cached thumbnails, a ranked-results gallery, a clickable thumbnail picker, the shared query.
+
+Thumbnails are cached with ``st.cache_data`` keyed by the file's content hash (and size), so a rerun (slider move,
+page switch) never decodes an image again.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from core import images as I
+from core.datasets import Dataset
+from core.encoding import Features, encode_file
+from core.methods import Method
+
+from . import session as S
+
+THUMB = 200  # px, long side of gallery thumbnails (square canvas)
+PAPER = (238, 241, 245)  # thumbnail padding colour = the theme's secondary background
+
+
+# ------------------------------------------------------------------------------------------------ thumbnails
+def _square_jpeg(img: Image.Image, size: int) -> bytes:
+    t = I.thumbnail(img, size)
+    canvas = Image.new("RGB", (size, size), PAPER)
+    canvas.paste(t, ((size - t.width) // 2, (size - t.height) // 2))
+    buf = io.BytesIO()
+    canvas.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def _broken(size: int) -> bytes:
+    canvas = Image.new("RGB", (size, size), (250, 235, 235))
+    buf = io.BytesIO()
+    canvas.save(buf, "JPEG", quality=70)
+    return buf.getvalue()
+
+
+@st.cache_data(max_entries=6000, show_spinner=False)
+def thumb(content_id: str, size: int, _source) -> bytes:
+    """Square JPEG thumbnail of an image file (cached by content hash; ``_source`` is not hashed)."""
+    try:
+        return _square_jpeg(I.open_image(_source, target_size=size), size)
+    except I.ImageError:
+        return _broken(size)
+
+
+def item_thumb(dataset: Dataset, name: str, size: int = THUMB) -> bytes:
+    it = dataset.by_name(name)
+    return thumb(it.content_id, size, it.source)
+
+
+def bytes_thumb(data: bytes, size: int = THUMB) -> bytes:
+    return thumb(hashlib.sha256(data).hexdigest(), size, data)
+
+
+# ------------------------------------------------------------------------------------------------ formatting
+def fmt_score(method: Method, score: float) -> str:
+    """A score in the method's unit, at a precision that fits it."""
+    if score is None or (isinstance(score, float) and math.isnan(score)):
+        return "–"
+    spec = method.threshold_spec()
+    if float(spec.step) >= 1:
+        return f"{score:.0f} bits" if "bit" in method.unit else f"{score:.0f}"
+    if abs(score) >= 100:
+        return f"{score:.1f}"
+    if abs(score) >= 10:
+        return f"{score:.2f}"
+    return f"{score:.3f}"
+
+
+def match_badge(match: bool) -> str:
+    return ":green-badge[:material/check: match]" if match else ":red-badge[:material/close: no match]"
+
+
+def short(name: str, n: int = 28) -> str:
+    base = name.rsplit("/", 1)[-1]
+    return base if len(base) <= n else base[: n - 1] + "…"
+
+
+# ------------------------------------------------------------------------------------------------ gallery
+def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns: int = 5, key: str = "gal",
+            on_pick: Callable[[str], None] | None = None, truth: dict | None = None) -> None:
+    """Ranked matches as thumbnails: rank, score (method unit) and a ✅ match / ✖ no-match badge.
+
+    Parameters
+    ----------
+    results : DataFrame ``rank, name, score, match`` (:func:`core.search.search`)
+    truth : dict name -> bool, optional
+        Whether each image is truly a duplicate of the query (labelled data): shown as a small note.
+    on_pick : callable(name), optional
+        Adds a "use as query" button under each thumbnail.
+    """
+    if results.empty:
+        st.info("No images to rank.")
+        return
+    rows = list(results.itertuples(index=False))
+    for start in range(0, len(rows), columns):
+        cols = st.columns(columns)
+        for col, r in zip(cols, rows[start:start + columns]):
+            with col.container(border=True):
+                st.image(item_thumb(dataset, r.name), width="stretch")
+                st.markdown(f"**#{int(r.rank)}** · `{fmt_score(method, float(r.score))}`  \n{match_badge(bool(r.match))}")
+                cap = short(r.name)
+                if truth is not None and r.name in truth:
+                    cap += " · " + ("true duplicate" if truth[r.name] else "different picture")
+                st.caption(cap, help=r.name)
+                if on_pick is not None:
+                    st.button("Use as query", key=f"{key}::pick::{r.name}", on_click=on_pick, args=(r.name,),
+                              width="stretch")
+
+
+def thumbnail_picker(dataset: Dataset, on_pick: Callable[[str], None], *, key: str, columns: int = 6,
+                     per_page: int = 36, selected: str | None = None) -> None:
+    """A paged grid of the dataset's thumbnails with a button under each (click = pick)."""
+    names = dataset.names()
+    flt = st.text_input("Filter by name", key=f"{key}::filter", placeholder="e.g. coffee")
+    if flt:
+        names = [n for n in names if flt.lower() in n.lower()]
+    pages = max(1, math.ceil(len(names) / per_page))
+    page = 1
+    if pages > 1:
+        page = int(st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
+                                   key=f"{key}::page"))
+    chunk = names[(page - 1) * per_page: page * per_page]
+    for start in range(0, len(chunk), columns):
+        cols = st.columns(columns)
+        for col, name in zip(cols, chunk[start:start + columns]):
+            with col:
+                st.image(item_thumb(dataset, name, 160), width="stretch")
+                is_sel = name == selected
+                st.button(short(name, 22), key=f"{key}::{name}", on_click=on_pick, args=(name,), width="stretch",
+                          type="primary" if is_sel else "secondary", help=name,
+                          icon=":material/check:" if is_sel else None)
+    if not chunk:
+        st.caption("No image matches the filter.")
+
+
+# ------------------------------------------------------------------------------------------------ the query
+K_QUERY = "query"
+
+
+def _default_query(dataset: Dataset) -> dict:
+    if S.using_demo():
+        name, data = S.demo_query_bytes()
+        return {"kind": "demo", "name": name, "data": data}
+    return {"kind": "dataset", "name": dataset.items[0].name, "data": None}
+
+
+def current_query(dataset: Dataset) -> dict:
+    """The shared query (Search and Compare pages): ``{"kind": "dataset"|"upload"|"demo", "name", "data"}``.
+    A dataset pick that is not in the current dataset falls back to the default."""
+    q = st.session_state.get(K_QUERY)
+    if q is None or (q["kind"] == "dataset" and q["name"] not in set(dataset.names())) or (
+            q["kind"] == "demo" and not S.using_demo()):
+        q = _default_query(dataset)
+        st.session_state[K_QUERY] = q
+    return q
+
+
+def pick_dataset_query(name: str) -> None:
+    st.session_state[K_QUERY] = {"kind": "dataset", "name": name, "data": None}
+
+
+def set_upload_query(name: str, data: bytes) -> None:
+    st.session_state[K_QUERY] = {"kind": "upload", "name": name, "data": data}
+
+
+def use_demo_query() -> None:
+    name, data = S.demo_query_bytes()
+    st.session_state[K_QUERY] = {"kind": "demo", "name": name, "data": data}
+
+
+def query_thumb(dataset: Dataset, q: dict, size: int = 260) -> bytes:
+    return item_thumb(dataset, q["name"], size) if q["kind"] == "dataset" else bytes_thumb(q["data"], size)
+
+
+def query_row(q: dict, features: Features) -> tuple[np.ndarray | None, str | None, str | None]:
+    """(feature row, name to exclude, error) of the query for ``features``' method: a dataset pick reuses its row
+    (no encoding, excluded from the ranking); an uploaded file is encoded once per method + parameters."""
+    if q["kind"] == "dataset":
+        try:
+            return features.data[features.index(q["name"])], q["name"], None
+        except ValueError:
+            return None, None, f"{q['name']} could not be decoded (see skipped files)."
+    m, p = features.method, features.params
+    digest = hashlib.sha256(q["data"]).hexdigest()
+    data = q["data"]
+
+    def enc():
+        try:
+            return encode_file(m, data, p)[0]
+        except I.ImageError as e:
+            return e.reason
+
+    row = S.memo(("query", digest, m.params_key(p)), enc)
+    if isinstance(row, str):
+        return None, None, f"The query image cannot be read: {row}"
+    return row, None, None
+
+
+def query_panel(dataset: Dataset, *, key: str) -> dict:
+    """Query chooser: current query preview, upload box, demo-query button. Returns the current query."""
+    q = current_query(dataset)
+    c1, c2 = st.columns([1, 2])
+    with c1:
+        st.image(query_thumb(dataset, q), width="stretch")
+        where = {"dataset": "picked from the dataset", "upload": "uploaded", "demo": "demo query (not in the set)"}
+        st.caption(f"**Query:** {short(q['name'], 40)} — {where[q['kind']]}", help=q["name"])
+    with c2:
+        up = st.file_uploader("Upload a query image", key=f"{key}::upload",
+                              help="Any image file; or pick one from the dataset below.")
+        if up is not None:
+            data = up.getvalue()
+            sig = (up.name, hashlib.sha256(data).hexdigest())
+            if st.session_state.get(f"{key}::upload_sig") != sig:  # a new upload becomes the query once
+                st.session_state[f"{key}::upload_sig"] = sig
+                set_upload_query(up.name, data)
+                st.rerun()
+        if S.using_demo() and q["kind"] != "demo":
+            st.button("Use the demo query (a re-shot coffee cup)", key=f"{key}::demo", on_click=use_demo_query)
+    return current_query(dataset)
+
+
+__all__ = ["THUMB", "bytes_thumb", "current_query", "fmt_score", "gallery", "item_thumb", "match_badge",
+           "pick_dataset_query", "query_panel", "query_row", "query_thumb", "set_upload_query", "short", "thumb",
+           "thumbnail_picker", "use_demo_query"]
