@@ -83,14 +83,18 @@ def _method(name: str):
         raise UsageError(str(e)) from None
 
 
-def _load(path: str, labels: str | None, bar) -> datasets.Dataset:
+def _load(path: str, labels: str | None, bar, use_cache: bool = True) -> datasets.Dataset:
     try:
         if labels:
             datasets.parse_labels(labels)
     except ValueError as e:
         raise UsageError(str(e)) from None
     try:
-        ds = datasets.load(path, labels=labels, progress=bar)
+        if use_cache:
+            ds = datasets.load(path, labels=labels, progress=bar)
+        else:  # --no-cache: nor the stat memo (every file read, hashed and checked again)
+            with datasets.no_stat_memo():
+                ds = datasets.load(path, labels=labels, progress=bar)
     except FileNotFoundError:
         raise NothingUsable(f"no such file or folder: {path}") from None
     except datasets.DatasetError as e:
@@ -120,7 +124,7 @@ def cmd_search(a) -> int:
     params = _params(m, a.param)
     thr = a.threshold if a.threshold is not None else m.threshold_spec(params).default
     bar = ProgressBar(a.progress)
-    ds = _load(a.dataset, None, bar)
+    ds = _load(a.dataset, None, bar, not a.no_cache)
     try:
         q = encode_file(m, a.query, params)
     except images.ImageError as e:
@@ -153,7 +157,7 @@ def cmd_duplicates(a) -> int:
     params = _params(m, a.param)
     thr = a.threshold if a.threshold is not None else m.threshold_spec(params).default
     bar = ProgressBar(a.progress)
-    ds = _load(a.dataset, None, bar)
+    ds = _load(a.dataset, None, bar, not a.no_cache)
     feats = encode_dataset(ds, m, params, cache=not a.no_cache, progress=bar)
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
@@ -222,10 +226,13 @@ def cmd_experiment(a) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     bar = ProgressBar(a.progress)
-    ds = _load(a.dataset, a.labels, bar)
+    ds = _load(a.dataset, a.labels, bar, not a.no_cache)
     if not ds.items:
         raise NothingUsable(f"no usable images in {a.dataset}")
-    df = experiments.run_cli_experiment(a.kind, ds, methods, cache=not a.no_cache, progress=bar)
+    try:
+        df = experiments.run_cli_experiment(a.kind, ds, methods, cache=not a.no_cache, progress=bar)
+    except ValueError as e:  # e.g. an experiment that needs labels on an unlabelled dataset
+        raise NothingUsable(str(e)) from None
     df.to_csv(a.out, index=False)
     print(f"wrote {len(df)} rows to {a.out}")
     _print_skipped(_skipped_json(ds.skipped))
