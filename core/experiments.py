@@ -99,6 +99,11 @@ def time_reference_pairs(method: Method, params: dict, sources: Sequence, n_pair
     return float(np.median(times)) if times else float("nan")
 
 
+def warm_up(method: Method, params: dict) -> None:
+    """Encode one small image untimed, so the CNN model is loaded (and exported) before throughput is measured."""
+    method.encode([Image.new("RGB", (256, 256), (128, 128, 128))], **params)
+
+
 def speed_accuracy(dataset: Dataset, methods: Sequence[Method], *, cache=False, progress: Progress | None = None,
                    reference_pairs: int = 6, thresholds: dict[str, float] | None = None,
                    params: dict[str, dict] | None = None) -> SpeedAccuracy:
@@ -112,6 +117,7 @@ def speed_accuracy(dataset: Dataset, methods: Sequence[Method], *, cache=False, 
     n_images = 0
     for k, m in enumerate(methods):
         p = m.resolve_params((params or {}).get(m.name))
+        warm_up(m, p)  # model loading / lazy imports are start-up costs, not encode throughput
         f = encode_dataset(dataset, m, p, cache=cache, progress=_sub_progress(progress, k, len(methods), m.label))
         feats[m.name] = f
         if k == 0:
