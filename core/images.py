@@ -359,9 +359,22 @@ def _check_pixels(w: int, h: int, max_pixels: int | None) -> None:
         )
 
 
-def _orientation(im: Image.Image) -> int:
-    """EXIF orientation (1..8); 1 when absent or unreadable (broken EXIF must not lose the image)."""
+def _orientation(im: Image.Image, header_only: bool = False) -> int:
+    """EXIF orientation (1..8); 1 when absent or unreadable (broken EXIF must not lose the image).
+
+    ``header_only``: for PNG, ``getexif()`` decodes every pixel to find an eXIf chunk after the image data; read
+    only a chunk seen before it (the usual place), so a probe stays a header read. Decoding still applies the
+    full EXIF, so at worst a probe reports width and height swapped, never a wrong picture.
+    """
     try:
+        if header_only and im.format == "PNG":
+            raw = im.info.get("exif")
+            if not raw:
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+            o = int(exif.get(0x0112, 1))
+            return o if 1 <= o <= 8 else 1
         o = int(im.getexif().get(0x0112, 1))
     except Exception:
         return 1
@@ -480,7 +493,7 @@ def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool =
                     frames = int(getattr(im, "n_frames", 1) or 1)
                 except Exception:  # counting frames walks the file; a broken tail is not fatal here
                     frames = 1
-                if _orientation(im) >= 5:
+                if _orientation(im, header_only=True) >= 5:
                     w, h = h, w
             finally:
                 im.close()
@@ -533,13 +546,15 @@ def open_image(
             try:
                 _check_pixels(*im.size, max_pixels)
                 fmt = im.format
-                orientation = _orientation(im)
                 if target_size and fmt in ("JPEG", "MPO"):
                     t = max(1, int(target_size))
                     im.draft("RGB", (t, t))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                     im.load()
+                # after load(): PNG's getexif() loads the pixels itself, and _orientation() swallows errors, so
+                # reading it first let a corrupt PNG come out as a blank picture (found by bench/fuzz.py)
+                orientation = _orientation(im)
                 rgb = _to_rgb(im)
             finally:
                 im.close()
