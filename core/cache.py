@@ -2,7 +2,13 @@
 
 The method key (:meth:`core.methods.base.Method.params_key`) holds the method name, its parameters and the
 encoder's version, so changing any of them misses the cache instead of returning stale features. Only features
-(small arrays) are stored — never pixels or file names — so the cache reveals nothing of the images themselves.
+(small arrays) are stored in that table — never pixels or file names.
+
+A second table, the *stat memo*, lets :func:`core.datasets.load_folder` skip re-reading, re-hashing and
+re-verifying files that have not changed since the last load: (absolute path) -> (size, mtime_ns, ctime_ns, inode,
+a tag for the probe version and pixel limit, content hash, format, width, height, skip reason). It holds the local
+paths of *folders the user loaded from their own disk* (CLI, "Folder path" source) and nothing else: zips and
+uploads never write to it. :meth:`FeatureCache.clear` empties both tables.
 
 Location: ``$DUPFINDER_CACHE_DIR/features.sqlite`` or ``~/.cache/dupfinder/features.sqlite``;
 ``DUPFINDER_NO_CACHE=1`` (or ``cache=False`` in the API, ``--no-cache`` in the CLI) turns it off.
@@ -54,7 +60,40 @@ class FeatureCache:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("CREATE TABLE IF NOT EXISTS features (content_id TEXT NOT NULL, method_key TEXT NOT NULL,"
                                " value BLOB NOT NULL, PRIMARY KEY (content_id, method_key))")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS file_stats (path BLOB PRIMARY KEY, size INTEGER NOT NULL,"
+                               " mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,"
+                               " tag TEXT NOT NULL, content_id TEXT, format TEXT, width INTEGER, height INTEGER,"
+                               " reason TEXT)")
             self._conn.commit()
+
+    # -- stat memo (folder loads only) ---------------------------------------------------------------------------
+    def get_stats(self, paths: Iterable[bytes]) -> dict[bytes, tuple]:
+        """Memo rows for absolute paths (``os.fsencode``'d): ``path -> (size, mtime_ns, ctime_ns, ino, tag,
+        content_id, format, width, height, reason)``; paths never stored are absent. The caller compares the stat
+        fields with the file's current ``os.stat`` and ignores a row that differs."""
+        keys = list(dict.fromkeys(paths))
+        out: dict[bytes, tuple] = {}
+        with self._lock:
+            for s in range(0, len(keys), 500):
+                chunk = keys[s:s + 500]
+                q = ("SELECT path, size, mtime_ns, ctime_ns, ino, tag, content_id, format, width, height, reason "
+                     "FROM file_stats WHERE path IN (%s)" % ",".join("?" * len(chunk)))
+                for row in self._conn.execute(q, chunk):
+                    out[bytes(row[0])] = tuple(row[1:])
+        return out
+
+    def put_stats(self, rows: dict[bytes, tuple]) -> None:
+        """Store memo rows (same layout as :meth:`get_stats` returns), replacing older rows for the same path."""
+        if not rows:
+            return
+        with self._lock:
+            self._conn.executemany("INSERT OR REPLACE INTO file_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   [(p, *v) for p, v in rows.items()])
+            self._conn.commit()
+
+    def count_stats(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM file_stats").fetchone()[0])
 
     def get_many(self, content_ids: Iterable[str], method_key: str) -> dict[str, np.ndarray]:
         ids = list(dict.fromkeys(content_ids))
@@ -83,6 +122,7 @@ class FeatureCache:
     def clear(self) -> None:
         with self._lock:
             self._conn.execute("DELETE FROM features")
+            self._conn.execute("DELETE FROM file_stats")
             self._conn.commit()
 
     def close(self) -> None:

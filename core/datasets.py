@@ -8,6 +8,10 @@ folder, not a zip, zip bomb) raises :class:`DatasetError`.
 
 Loading is cheap: each file is read once to hash it, its header is probed and the common
 truncations are checked (:func:`core.images.probe` with ``verify=True``); no pixels are decoded.
+Folders skip even that for files unchanged since a previous load: a stat memo in the feature
+cache's SQLite file maps (absolute path, size, mtime_ns, ctime_ns, inode) to the content hash and
+the probe's result (see :mod:`core.cache`; off when the cache is off, or inside
+:func:`no_stat_memo`). Zips and uploads never use it, so their names are never stored.
 Zip entries are read in memory, streaming with a size cap, and never extracted to disk.
 
 Ground-truth conventions (``labels``), see :func:`parse_labels`:
@@ -43,6 +47,8 @@ import stat
 import unicodedata
 import zipfile
 import zlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -50,7 +56,7 @@ from . import images
 
 __all__ = [
     "Dataset", "DatasetError", "Item", "Limits", "Skipped", "apply_labels", "load", "load_files",
-    "load_folder", "load_zip", "natural_key", "parse_labels",
+    "load_folder", "load_zip", "natural_key", "no_stat_memo", "parse_labels",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -491,6 +497,32 @@ def apply_labels(dataset: Dataset, labels: str | None, csv_bytes: bytes | None =
 # --------------------------------------------------------------------------------------------
 # the per-file pipeline
 # --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Probe:
+    """What a file's bytes say: content hash and header facts, or the reason it is not usable."""
+
+    content_id: str | None = None
+    format: str | None = None
+    width: int = 0
+    height: int = 0
+    reason: str | None = None
+
+
+def _examine(data: bytes, archive: bool, max_pixels: int | None) -> _Probe:
+    """Hash, probe and verify one (non-CSV) file's bytes; never raises for a bad file."""
+    if not data:
+        return _Probe(reason="empty file")
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        # zip-based (zip, docx, apk...): never expanded, but say so plainly
+        return _Probe(reason="nested archive not expanded (ZIP)" if archive else "archive not expanded (ZIP)")
+    try:
+        info = images.probe(data, max_pixels=max_pixels, verify=True)
+    except images.ImageError as e:
+        return _Probe(reason=e.reason)
+    return _Probe(content_id=hashlib.sha256(data).hexdigest(), format=info.format, width=info.width,
+                  height=info.height)
+
+
 class _Builder:
     """Accumulates items/skipped for one source, enforcing the per-dataset limits."""
 
@@ -547,33 +579,31 @@ class _Builder:
         else:
             self.skip(name, "not an image (CSV file)")
 
-    def add(self, name: str, data: bytes, *, path: str | None = None, archive: bool = False) -> None:
-        """Examine one file's bytes: item or skipped."""
+    def add(self, name: str, data: bytes, *, path: str | None = None, archive: bool = False) -> _Probe | None:
+        """Examine one file's bytes: item or skipped. Returns what was learnt from the bytes (for the stat memo),
+        or None for CSV files."""
         if name.lower().endswith(".csv"):
             self.csv(name, data)
-            return
+            return None
+        probe = _examine(data, archive, self.limits.max_pixels)
+        self.accept(name, probe, len(data), path=path, data=None if path is not None else data)
+        return probe
+
+    def accept(self, name: str, probe: _Probe, size: int, *, path: str | None, data: bytes | None) -> None:
+        """Item or skipped, from a probe result (fresh or memoised)."""
         self.examined += 1
-        if not data:
-            self.skip(name, "empty file")
+        if probe.reason is not None:
+            self.skip(name, probe.reason)
             return
-        if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-            # zip-based (zip, docx, apk...): never expanded, but say so plainly
-            self.skip(name, "nested archive not expanded (ZIP)" if archive else "archive not expanded (ZIP)")
-            return
-        try:
-            info = images.probe(data, max_pixels=self.limits.max_pixels, verify=True)
-        except images.ImageError as e:
-            self.skip(name, e.reason)
-            return
-        if self.kept_bytes + len(data) > self.limits.max_total_bytes:
+        if self.kept_bytes + size > self.limits.max_total_bytes:
             self.skip(name, f"dataset size limit reached ({_bytes(self.limits.max_total_bytes)}, "
                             "DUPFINDER_MAX_TOTAL_BYTES)")
             return
-        self.kept_bytes += len(data)
+        self.kept_bytes += size
         self.items.append(Item(
-            name=name, content_id=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
-            width=info.width, height=info.height, format=info.format, group=None,
-            path=path, data=None if path is not None else data))
+            name=name, content_id=probe.content_id, size_bytes=size,
+            width=probe.width, height=probe.height, format=probe.format, group=None,
+            path=path, data=data))
 
     def finish(self, name: str, root: str | None, strip_wrapper: bool) -> Dataset:
         self.items.sort(key=lambda it: natural_key(it.name))
@@ -595,6 +625,98 @@ def _display(rel: str) -> str:
     """Display form of an os.fsdecode'd relative path: undecodable bytes become U+FFFD."""
     raw = os.fsencode(rel)
     return _printable(raw.decode("utf-8", "replace").replace(os.sep, "/"))
+
+
+def _read_file(path: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of a file (one place, so tests can count the reads)."""
+    with open(path, "rb") as f:
+        return f.read(limit)
+
+
+#: Bump when what a probe records changes (new verification checks, new formats): memo rows with another tag
+#: are ignored, so files are read and checked again.
+STAT_MEMO_VERSION = "2"  # 2: probe reads PNG orientation from the header only
+#: A file modified less than this long before it was read is not memoised: within the file system's timestamp
+#: granularity, a second write of the same size could keep the same mtime (git's "racily clean" problem).
+_RACY_NS = 2_000_000_000
+
+
+class _StatMemo:
+    """(absolute path, size, mtime_ns, ctime_ns, inode) -> probe result, in the feature cache's SQLite file.
+
+    Used only by :func:`load_folder` (a local folder the user points at); zips and uploads never touch it. Any
+    cache error makes loading fall back to reading every file.
+    """
+
+    def __init__(self, store, tag: str):
+        self.store, self.tag = store, tag
+        self.rows: dict[bytes, tuple] | None = None
+        self.new: dict[bytes, tuple] = {}
+
+    @classmethod
+    def open(cls, max_pixels) -> "_StatMemo | None":
+        from . import cache as _cache  # lazy: keeps sqlite out of `import core.datasets`
+
+        if not _memo_enabled():
+            return None
+        try:
+            store = _cache.default_cache()
+        except Exception:  # unwritable cache dir, corrupt file: the memo is an optimisation only
+            return None
+        return cls(store, f"{STAT_MEMO_VERSION}:{max_pixels}") if store is not None else None
+
+    @staticmethod
+    def _key(full: str) -> bytes:
+        return os.fsencode(os.path.abspath(full))
+
+    def prefetch(self, fulls: list[str]) -> None:
+        """Fetch the rows of every file of the walk in one batch."""
+        try:
+            self.rows = self.store.get_stats([self._key(f) for f in fulls])
+        except Exception:
+            self.rows = {}
+
+    def lookup(self, full: str, st: os.stat_result) -> _Probe | None:
+        row = (self.rows or {}).get(self._key(full))
+        if row is None:
+            return None
+        size, mtime, ctime, ino, tag, cid, fmt, w, h, reason = row
+        if (size, mtime, ctime, ino, tag) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, self.tag):
+            return None
+        if reason is None and cid is None:
+            return None
+        return _Probe(content_id=cid, format=fmt, width=int(w or 0), height=int(h or 0), reason=reason)
+
+    def record(self, full: str, st: os.stat_result, probe: _Probe) -> None:
+        import time
+
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < _RACY_NS:
+            return
+        self.new[self._key(full)] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, self.tag,
+                                     probe.content_id, probe.format, probe.width, probe.height, probe.reason)
+
+    def save(self) -> None:
+        try:
+            self.store.put_stats(self.new)
+        except Exception:
+            pass
+
+
+_MEMO_ON: ContextVar[bool] = ContextVar("dupfinder_stat_memo", default=True)
+
+
+def _memo_enabled() -> bool:
+    return _MEMO_ON.get()
+
+
+@contextmanager
+def no_stat_memo():
+    """Within this block :func:`load_folder` neither reads nor writes the stat memo (CLI ``--no-cache``)."""
+    token = _MEMO_ON.set(False)
+    try:
+        yield
+    finally:
+        _MEMO_ON.reset(token)
 
 
 def load_folder(path, labels: str | None = None, limits: Limits | None = None,
@@ -643,6 +765,9 @@ def load_folder(path, labels: str | None = None, limits: Limits | None = None,
     b = _Builder(limits, kind, arg, progress)
     b.total = len(entries)
     taken: set[str] = set()
+    memo = _StatMemo.open(limits.max_pixels)
+    if memo is not None:
+        memo.prefetch([full for _, full in entries])
     for rel, msg in errors:
         b.skip(_unique(_display(rel), taken), msg)
     for rel, full in entries:
@@ -662,9 +787,13 @@ def load_folder(path, labels: str | None = None, limits: Limits | None = None,
             b.skip(name, reason)
             b.tick(name)
             continue
+        probe = memo.lookup(full, st) if memo is not None and not name.lower().endswith(".csv") else None
+        if probe is not None:  # unchanged since a previous load: no read, no hash, no verify
+            b.accept(name, probe, st.st_size, path=full, data=None)
+            b.tick(name)
+            continue
         try:
-            with open(full, "rb") as f:
-                data = f.read(limits.max_file_bytes + 1)  # the file may have grown since stat
+            data = _read_file(full, limits.max_file_bytes + 1)  # the file may have grown since stat
         except OSError as e:
             b.skip(name, f"unreadable: {e.strerror or e}")
             b.tick(name)
@@ -672,8 +801,12 @@ def load_folder(path, labels: str | None = None, limits: Limits | None = None,
         if len(data) > limits.max_file_bytes:
             b.skip(name, f"file too large: exceeds the {_bytes(limits.max_file_bytes)} limit")
         else:
-            b.add(name, data, path=full)
+            probe = b.add(name, data, path=full)
+            if memo is not None and probe is not None and len(data) == st.st_size:
+                memo.record(full, st, probe)
         b.tick(name)
+    if memo is not None:
+        memo.save()
     base = os.path.basename(os.path.normpath(root)) or root
     return b.finish(_display(base), root, strip_wrapper=False)
 
@@ -735,7 +868,8 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
         if len(infos) > limits.max_zip_entries:
             raise DatasetError(f"zip refused: {len(infos):,} entries exceed the {limits.max_zip_entries:,}-entry "
                                "limit (possible zip bomb; DUPFINDER_MAX_ZIP_ENTRIES)")
-        files = [i for i in infos if not i.is_dir()]
+        # not ZipInfo.is_dir(): it indexes filename[-1] and raises IndexError on an empty entry name (bench/fuzz.py)
+        files = [i for i in infos if not i.filename.endswith("/")]
         declared = sum(i.file_size for i in files)
         if declared > limits.max_zip_uncompressed:
             raise DatasetError(f"zip refused: it declares {_bytes(declared)} uncompressed, over the "

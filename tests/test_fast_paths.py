@@ -205,3 +205,105 @@ def test_cache_reencodes_only_changed_files(tmp_path, monkeypatch):
     third = encode_dataset(_load(folder), m, workers=0)
     assert counter.calls == 2 and third.n_encoded == 2
     assert len(third) == len(second) + 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stat memo: a second load of an unchanged folder reads no file contents
+# ---------------------------------------------------------------------------------------------------------------
+def _age(folder: str, monkeypatch) -> None:
+    """Files written this second are deliberately not memoised (racy-clean rule, on mtime and ctime, and ctime cannot
+    be backdated): let these tests' fresh files count as old."""
+    monkeypatch.setattr(datasets, "_RACY_NS", 0)
+
+
+class _ReadCounter:
+    def __init__(self, monkeypatch):
+        self.paths: list[str] = []
+        real = datasets._read_file
+
+        def read(path, limit):
+            self.paths.append(os.path.basename(path))
+            return real(path, limit)
+
+        monkeypatch.setattr(datasets, "_read_file", read)
+
+
+def _summary(ds):
+    return ([(it.name, it.content_id, it.size_bytes, it.width, it.height, it.format, it.group, it.path)
+             for it in ds.items], ds.skipped, ds.files_given)
+
+
+def test_stat_memo_second_load_reads_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path / "cache"))
+    folder = _folder(tmp_path, 8)
+    (tmp_path / "imgs" / "archive.jpg").write_bytes(b"PK\x03\x04" + b"\0" * 40)  # a memoised skip reason
+    _age(folder, monkeypatch)
+    reads = _ReadCounter(monkeypatch)
+    first = datasets.load_folder(folder)
+    assert len(reads.paths) == 12 and first.files_given == len(first.items) + len(first.skipped) == 12
+    reads.paths.clear()
+    second = datasets.load_folder(folder)
+    assert reads.paths == []
+    assert _summary(second) == _summary(first)
+    # features come from the same content ids, so encoding after a memoised load equals a fresh one
+    m = get("dhash")
+    assert np.array_equal(encode_dataset(second, m, cache=False, workers=0).data,
+                          encode_dataset(first, m, cache=False, workers=0).data)
+
+
+def test_stat_memo_rereads_a_touched_or_changed_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path / "cache"))
+    folder = _folder(tmp_path, 6)
+    _age(folder, monkeypatch)
+    reads = _ReadCounter(monkeypatch)
+    first = datasets.load_folder(folder)
+    # touch one file (same bytes, new mtime), rewrite another (new content), break a third
+    os.utime(os.path.join(folder, "002.jpg"))
+    Image.open(os.path.join(folder, "003.jpg")).convert("RGB").rotate(90).save(os.path.join(folder, "003.jpg"))
+    (tmp_path / "imgs" / "004.jpg").write_bytes(b"not a jpeg any more")
+    reads.paths.clear()
+    second = datasets.load_folder(folder)
+    assert sorted(reads.paths) == ["002.jpg", "003.jpg", "004.jpg"]
+    with datasets.no_stat_memo():  # the reference: every file read again
+        fresh = datasets.load_folder(folder)
+    assert _summary(second) == _summary(fresh)
+    assert second.by_name("002.jpg").content_id == first.by_name("002.jpg").content_id
+    assert second.by_name("003.jpg").content_id != first.by_name("003.jpg").content_id
+    assert "004.jpg" in {s.file for s in second.skipped} and "004.jpg" not in {s.file for s in first.skipped}
+
+
+def test_stat_memo_off_without_cache_and_never_for_zips_or_uploads(tmp_path, monkeypatch):
+    from core.cache import FeatureCache
+
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(cache_dir))
+    folder = _folder(tmp_path, 4)
+    _age(folder, monkeypatch)
+    datasets.load_files([(fn, open(os.path.join(folder, fn), "rb").read()) for fn in sorted(os.listdir(folder))])
+    buf = io.BytesIO()
+    import zipfile
+    with zipfile.ZipFile(buf, "w") as zf:
+        for fn in sorted(os.listdir(folder)):
+            zf.write(os.path.join(folder, fn), fn)
+    datasets.load_zip(buf.getvalue())
+    assert not cache_dir.exists() or FeatureCache(cache_dir / "features.sqlite").count_stats() == 0
+    with datasets.no_stat_memo():
+        datasets.load_folder(folder)
+    assert not cache_dir.exists() or FeatureCache(cache_dir / "features.sqlite").count_stats() == 0
+    monkeypatch.setenv("DUPFINDER_NO_CACHE", "1")
+    reads = _ReadCounter(monkeypatch)
+    datasets.load_folder(folder)
+    datasets.load_folder(folder)
+    assert len(reads.paths) == 2 * 7
+    monkeypatch.delenv("DUPFINDER_NO_CACHE")
+    datasets.load_folder(folder)
+    assert FeatureCache(cache_dir / "features.sqlite").count_stats() == 7
+
+
+def test_stat_memo_skips_files_modified_just_now(tmp_path, monkeypatch):
+    monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path / "cache"))
+    folder = _folder(tmp_path, 3)
+    reads = _ReadCounter(monkeypatch)
+    datasets.load_folder(folder)
+    datasets.load_folder(folder)
+    assert len(reads.paths) == 2 * 6  # written < 2 s ago: a same-size rewrite could keep the mtime, so read again
