@@ -187,10 +187,22 @@ class Duplicates:
 
     def group_members(self) -> list[dict]:
         """``[{"group_id", "members": [...], "keep": name}]`` in group order (JSON-ready)."""
+        g = self.groups
+        if len(g) == 0:
+            return []
+        # one stable sort instead of a pandas groupby (~0.1 s for 600 groups: the Duplicates page calls this on
+        # every re-run); order within a group is the table's order, as groupby keeps it
+        gid = g["group_id"].to_numpy()
+        order = np.argsort(gid, kind="stable")
+        gid = gid[order]
+        names = g["name"].to_numpy(dtype=object)[order]
+        keep = g["keep"].to_numpy(dtype=bool)[order]
+        starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+        ends = np.r_[starts[1:], len(gid)]
         out = []
-        for gid, g in self.groups.groupby("group_id", sort=True):
-            out.append({"group_id": int(gid), "members": list(g["name"]),
-                        "keep": str(g.loc[g["keep"], "name"].iloc[0])})
+        for s, e in zip(starts.tolist(), ends.tolist()):
+            k = np.flatnonzero(keep[s:e])
+            out.append({"group_id": int(gid[s]), "members": names[s:e].tolist(), "keep": str(names[s + int(k[0])])})
         return out
 
 

@@ -14,7 +14,6 @@ Sources: the guide's Euclidean / cosine sections; https://en.wikipedia.org/wiki/
 from __future__ import annotations
 
 import numpy as np
-import scipy.spatial.distance
 from PIL import Image
 
 from .base import Method, Param, ThresholdSpec
@@ -73,7 +72,7 @@ def euclidean_compare(img_a: Image.Image, img_b: Image.Image, size: int = DEFAUL
                       implementation: str = "numpy", **_ignored) -> float:
     """Article-style per-pair reference: resize both, flatten as float, L2 distance."""
     a, b = _float_pixels(img_a, size), _float_pixels(img_b, size)
-    return float(EUCLIDEAN_IMPLEMENTATIONS[implementation](a, b))
+    return float(_euclid_impls()[implementation](a, b))
 
 
 def cosine_compare(img_a: Image.Image, img_b: Image.Image, size: int = DEFAULT_SIZE, **_ignored) -> float:
@@ -85,11 +84,23 @@ def cosine_compare(img_a: Image.Image, img_b: Image.Image, size: int = DEFAULT_S
     return float(np.dot(a, b) / (na * nb))
 
 
-#: The two implementations compared in the article's Experiment 3; both must return identical values.
-EUCLIDEAN_IMPLEMENTATIONS = {
-    "numpy": lambda a, b: np.linalg.norm(a - b),
-    "scipy": scipy.spatial.distance.euclidean,
-}
+def _euclid_impls() -> dict:
+    impls = globals().get("EUCLIDEAN_IMPLEMENTATIONS")
+    if impls is None:
+        import scipy.spatial.distance
+
+        impls = {"numpy": lambda a, b: np.linalg.norm(a - b), "scipy": scipy.spatial.distance.euclidean}
+        globals()["EUCLIDEAN_IMPLEMENTATIONS"] = impls
+    return impls
+
+
+def __getattr__(name):
+    # ``EUCLIDEAN_IMPLEMENTATIONS``: the two implementations compared in the article's Experiment 3 (both must
+    # return identical values). Built on first access, because importing scipy.spatial costs ~0.3-0.6 s of every
+    # CLI start-up and only that experiment needs it.
+    if name == "EUCLIDEAN_IMPLEMENTATIONS":
+        return _euclid_impls()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _euclid_threshold(params) -> ThresholdSpec:
@@ -116,7 +127,7 @@ EUCLIDEAN = Method(
     pairwise=euclidean_pairwise,
     compare=euclidean_compare,
     params=(_SIZE, Param("implementation", "numpy", "per-pair reference implementation (Experiment 3)",
-                         tuple(EUCLIDEAN_IMPLEMENTATIONS))),
+                         ("numpy", "scipy"))),
     input_size=128,
     reference_atol=1e-9,
     source="https://en.wikipedia.org/wiki/Euclidean_distance",
