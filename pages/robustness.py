@@ -122,7 +122,7 @@ rows = _original_rows(digest, tuple(names), original)
 scores = E.score_copies(rows, copy, methods, thresholds)
 n_match = int(scores["match"].sum())
 
-c_orig, c_copy, c_scores = st.columns([1, 1, 2])
+c_orig, c_copy, c_scores = st.columns([1, 1, 2.6])
 c_orig.image(_jpeg(original), caption=f"original — {label} ({original.width}×{original.height})", width="stretch")
 c_copy.image(_jpeg(copy), caption=f"{tr.label} {strength:g} {tr.unit} ({copy.width}×{copy.height})",
              width="stretch")
@@ -136,7 +136,9 @@ with c_scores:
         "verdict": ["✔ match" if m else "✖ no match" for m in scores["match"]],
         "unit": scores["unit"],
     })
-    st.dataframe(show, hide_index=True, width="stretch", key="lab::scores")
+    st.dataframe(show, hide_index=True, width="stretch", key="lab::scores",
+                 column_config={"method": st.column_config.TextColumn(width="medium"),
+                                "unit": st.column_config.TextColumn(width="medium")})
 
 # ------------------------------------------------------------------------------------------------ curve
 curve = _curve(digest, tname, tuple(names), tuple(sorted(thresholds.items())), original)
