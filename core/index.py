@@ -43,6 +43,14 @@ def _empty():
     return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
 
 
+def upper_hits(ok: np.ndarray, block: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (i, j, score) with ``i < j`` where ``ok`` holds, for a block of rows ``s..`` against columns ``s..``."""
+    r, c = np.nonzero(ok)
+    c_abs = c + s
+    upper = c_abs > r + s
+    return r[upper] + s, c_abs[upper], block[r[upper], c[upper]]
+
+
 def _finish(I: list, J: list, S: list):
     if not I:
         return _empty()
@@ -97,12 +105,10 @@ def hamming_pairs_numpy(X: np.ndarray, threshold: float, progress=None, block_by
         d = np.bitwise_count(W[s:e, None, 0] ^ B[None, :, 0]).astype(np.uint16)
         for w in range(1, words):
             d += np.bitwise_count(W[s:e, None, w] ^ B[None, :, w])
-        r, c = np.nonzero(d <= thr)
-        c_abs = c + s
-        upper = c_abs > r + s
-        I.append(r[upper] + s)
-        J.append(c_abs[upper])
-        S.append(d[r[upper], c[upper]])
+        i, j, sc = upper_hits(d <= thr, d, s)
+        I.append(i)
+        J.append(j)
+        S.append(sc)
         if progress:
             progress(e, n, "comparing all pairs")
     return _finish(I, J, S)

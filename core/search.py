@@ -109,13 +109,10 @@ def pair_indices(features: Features, threshold: float, progress: Progress | None
     for s in range(0, n, step):
         e = min(n, s + step)
         block = features.pairwise(X[s:e], X[s:])  # upper triangle only: columns from s
-        ok = np.asarray(m.is_match(block, threshold))
-        r, c = np.nonzero(ok)
-        c_abs = c + s
-        upper = c_abs > r + s
-        I.append(r[upper] + s)
-        J.append(c_abs[upper])
-        S.append(block[r[upper], c[upper]])
+        i, j, sc = _index.upper_hits(np.asarray(m.is_match(block, threshold)), block, s)
+        I.append(i)
+        J.append(j)
+        S.append(sc)
         if progress:
             progress(e, n, "comparing all pairs")
     if not I:
