@@ -102,6 +102,19 @@ def _load(path: str, labels: str | None, bar, use_cache: bool = True) -> dataset
     return ds
 
 
+def _methods_and_dataset(a) -> tuple[list, datasets.Dataset, ProgressBar]:
+    """``--methods`` and the labelled DATASET of ``evaluate`` / ``experiment`` (usage errors before any loading)."""
+    try:
+        methods = parse_methods(a.methods)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    bar = ProgressBar(a.progress)
+    ds = _load(a.dataset, a.labels, bar, not a.no_cache)
+    if not ds.items:
+        raise NothingUsable(f"no usable images in {a.dataset}")
+    return methods, ds, bar
+
+
 def _skipped_json(*lists) -> list[dict]:
     return [{"file": s.file, "reason": s.reason} for lst in lists for s in lst]
 
@@ -184,14 +197,7 @@ def cmd_duplicates(a) -> int:
 def cmd_evaluate(a) -> int:
     from .experiments import speed_accuracy
 
-    try:
-        methods = parse_methods(a.methods)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    bar = ProgressBar(a.progress)
-    ds = _load(a.dataset, a.labels, bar)
-    if not ds.items:
-        raise NothingUsable(f"no usable images in {a.dataset}")
+    methods, ds, bar = _methods_and_dataset(a)
     if not ds.has_labels:
         raise NothingUsable(f"no ground-truth labels found with --labels {a.labels}")
     # evaluation times encoding for real, so it never reads features from the cache
@@ -221,14 +227,7 @@ def cmd_evaluate(a) -> int:
 def cmd_experiment(a) -> int:
     from . import experiments
 
-    try:
-        methods = parse_methods(a.methods)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    bar = ProgressBar(a.progress)
-    ds = _load(a.dataset, a.labels, bar, not a.no_cache)
-    if not ds.items:
-        raise NothingUsable(f"no usable images in {a.dataset}")
+    methods, ds, bar = _methods_and_dataset(a)
     try:
         df = experiments.run_cli_experiment(a.kind, ds, methods, cache=not a.no_cache, progress=bar)
     except ValueError as e:  # e.g. an experiment that needs labels on an unlabelled dataset

@@ -21,6 +21,7 @@ EXIF orientation (https://www.cipa.jp/std/documents/e/DC-008-2012_E.pdf, tag 0x0
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -445,6 +446,28 @@ def _jpeg_first_scan(data: bytes) -> int:
 # --------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _pillow(source):
+    """Open ``source`` with Pillow for the ``with`` block and close it after. Every failure, in opening or inside
+    the block, becomes :class:`ImageError` with a reason (never another exception type); Pillow's warnings about
+    corrupt EXIF/TIFF tags are silenced, since real failures are raised."""
+    src = _Source(source)
+    with src as fp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            im = _pil_open(fp)
+        except Exception as e:
+            raise ImageError(_fail_reason(src.head, e)) from None
+        try:
+            yield im
+        except (ImageError, MemoryError):
+            raise
+        except Exception as e:  # anything Pillow/pillow_heif throws on hostile input
+            raise ImageError(_fail_reason(src.head, e)) from None
+        finally:
+            im.close()
+
+
 def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool = False) -> ImageInfo:
     """Read an image's header (format, size, mode, frames) without decoding pixels.
 
@@ -475,34 +498,19 @@ def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool =
                 source = fp.read()
             except OSError as e:
                 raise ImageError(f"cannot read file: {e.strerror or e}") from None
-    src = _Source(source)
-    with src as fp, warnings.catch_warnings():
-        # corrupt-EXIF/TIFF-tag UserWarnings are noise here: real failures become ImageError
-        warnings.simplefilter("ignore")
+    with _pillow(source) as im:
+        w, h = im.size
+        _check_pixels(w, h, max_pixels)
+        fmt = im.format or "unknown"
+        mode = im.mode
         try:
-            try:
-                im = _pil_open(fp)
-            except Exception as e:
-                raise ImageError(_fail_reason(src.head, e)) from None
-            try:
-                w, h = im.size
-                _check_pixels(w, h, max_pixels)
-                fmt = im.format or "unknown"
-                mode = im.mode
-                try:
-                    frames = int(getattr(im, "n_frames", 1) or 1)
-                except Exception:  # counting frames walks the file; a broken tail is not fatal here
-                    frames = 1
-                if _orientation(im, header_only=True) >= 5:
-                    w, h = h, w
-            finally:
-                im.close()
-            if verify:
-                _check_complete(bytes(source), fmt)
-        except ImageError:
-            raise
-        except Exception as e:  # anything Pillow/pillow_heif throws on hostile input
-            raise ImageError(_fail_reason(src.head, e)) from None
+            frames = int(getattr(im, "n_frames", 1) or 1)
+        except Exception:  # counting frames walks the file; a broken tail is not fatal here
+            frames = 1
+        if _orientation(im, header_only=True) >= 5:
+            w, h = h, w
+        if verify:
+            _check_complete(bytes(source), fmt)
     return ImageInfo(format=fmt, width=w, height=h, mode=mode, frames=frames)
 
 
@@ -534,39 +542,22 @@ def open_image(
     ImageError
         For every failure (never another exception type).
     """
-    src = _Source(source)
-    with src as fp, warnings.catch_warnings():
-        # corrupt-EXIF/TIFF-tag UserWarnings are noise here: real failures become ImageError
-        warnings.simplefilter("ignore")
-        try:
-            try:
-                im = _pil_open(fp)
-            except Exception as e:
-                raise ImageError(_fail_reason(src.head, e)) from None
-            try:
-                _check_pixels(*im.size, max_pixels)
-                fmt = im.format
-                if target_size and fmt in ("JPEG", "MPO"):
-                    t = max(1, int(target_size))
-                    im.draft("RGB", (t, t))
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                    im.load()
-                # after load(): PNG's getexif() loads the pixels itself, and _orientation() swallows errors, so
-                # reading it first let a corrupt PNG come out as a blank picture (found by bench/fuzz.py)
-                orientation = _orientation(im)
-                rgb = _to_rgb(im)
-            finally:
-                im.close()
-            if orientation != 1:
-                rgb = rgb.transpose(_TRANSPOSE[orientation])
-            return rgb
-        except ImageError:
-            raise
-        except MemoryError:
-            raise ImageError("not enough memory to decode the image") from None
-        except Exception as e:
-            raise ImageError(_fail_reason(src.head, e)) from None
+    try:
+        with _pillow(source) as im:
+            _check_pixels(*im.size, max_pixels)
+            if target_size and im.format in ("JPEG", "MPO"):
+                t = max(1, int(target_size))
+                im.draft("RGB", (t, t))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im.load()
+            # after load(): PNG's getexif() loads the pixels itself, and _orientation() swallows errors, so
+            # reading it first let a corrupt PNG come out as a blank picture (found by bench/fuzz.py)
+            orientation = _orientation(im)
+            rgb = _to_rgb(im)
+        return rgb.transpose(_TRANSPOSE[orientation]) if orientation != 1 else rgb
+    except MemoryError:
+        raise ImageError("not enough memory to decode the image") from None
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
