@@ -24,18 +24,16 @@ from typing import Iterable
 
 import numpy as np
 
+from core import config
+
 
 def cache_dir() -> Path:
-    """The user's cache directory for this project (created on demand by writers)."""
-    env = os.environ.get("DUPFINDER_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "dupfinder"
+    """The user's cache directory for this project (created on demand by writers); see :mod:`core.config`."""
+    return config.cache_root()
 
 
 def cache_disabled_by_env() -> bool:
-    return os.environ.get("DUPFINDER_NO_CACHE", "").strip() not in ("", "0", "false", "no")
+    return config.cache_disabled()
 
 
 def _to_blob(row: np.ndarray) -> bytes:

@@ -47,6 +47,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from core import config
+
 log = logging.getLogger(__name__)
 
 #: Environment variable naming a state-dict file to use instead of the bundled Lite0 weights.
@@ -91,7 +93,7 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> str | None:
     would make results irreproducible).
     """
     if weights is None or str(weights) == "":
-        weights = os.environ.get(WEIGHTS_ENV) or None
+        weights = config.weights_path()
         source = f"${WEIGHTS_ENV}"
     else:
         source = "weights"
@@ -186,8 +188,7 @@ def _make_wrapper(net):
 # ---------------------------------------------------------------------------------------------------------------
 def cache_dir() -> Path:
     """Root of dupfinder's on-disk caches: ``$DUPFINDER_CACHE_DIR`` or ``~/.cache/dupfinder``."""
-    root = os.environ.get(CACHE_ENV)
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "dupfinder"
+    return config.cache_root()
 
 
 @functools.lru_cache(maxsize=8)

@@ -52,7 +52,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from . import images
+from . import config, images
 
 __all__ = [
     "Dataset", "DatasetError", "Item", "Limits", "Skipped", "apply_labels", "load", "load_files",
@@ -87,30 +87,8 @@ class DatasetError(Exception):
 # --------------------------------------------------------------------------------------------
 # limits
 # --------------------------------------------------------------------------------------------
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def _parse_size(text: str) -> float:
-    m = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
-    if not m:
-        raise ValueError(text)
-    return float(m.group(1).replace("_", "")) * _UNITS[m.group(2)]
-
-
 def _env(name: str, default, kind=int):
-    def factory():
-        raw = os.environ.get(name)
-        if raw is None or not raw.strip():
-            return default
-        try:
-            v = kind(_parse_size(raw))
-        except ValueError:
-            raise ValueError(f"{name}={raw!r} is not a number (sizes may end in K, M, G or T)") from None
-        if v <= 0:
-            raise ValueError(f"{name}={raw!r} must be positive")
-        return v
-
-    return field(default_factory=factory)
+    return field(default_factory=lambda: config.env_number(name, default, kind))
 
 
 @dataclass(frozen=True)

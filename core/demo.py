@@ -97,12 +97,9 @@ def sources_path() -> Path:
 def cache_dir() -> Path:
     """Root of the project's cache: ``$DUPFINDER_CACHE_DIR``, else ``$XDG_CACHE_HOME/dupfinder``,
     else ``~/.cache/dupfinder``."""
-    env = os.environ.get("DUPFINDER_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "dupfinder"
+    from core import config
+
+    return config.cache_root()
 
 
 def _sources_digest() -> str:

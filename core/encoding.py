@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from . import config
 from . import images as _images
 from .cache import FeatureCache, default_cache
 from .datasets import Dataset, Item, Skipped
@@ -104,12 +105,9 @@ def encode_file(method: Method, source, params: Mapping[str, Any] | None = None)
 
 def default_workers() -> int:
     """Worker processes used when ``workers`` is None: ``$DUPFINDER_WORKERS`` or the usable CPU count."""
-    env = os.environ.get(WORKERS_ENV, "").strip()
-    if env:
-        try:
-            return max(0, int(env))
-        except ValueError:
-            raise ValueError(f"{WORKERS_ENV}={env!r} is not an integer") from None
+    env = config.workers_setting()
+    if env is not None:
+        return env
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
