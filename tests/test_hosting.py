@@ -384,3 +384,19 @@ def test_cli_reads_any_folder_and_warns_when_stopped(tmp_path, monkeypatch, caps
     assert main(["duplicates", str(folder), "--method", "ahash"]) == 0
     err = capsys.readouterr().err
     assert "more than 2 files" in err and "not listed" in err
+
+
+# ------------------------------------------------------------------------------------------------ the README
+def test_readme_hosting_section_lists_every_setting():
+    """Every DUPFINDER_* variable that core/config.py or the loading limits read is in "Hosting publicly"."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Hosting publicly"):]
+    section = section[:section.index("\n## ", 5)]
+    names = set()
+    for src in ("core/config.py", "core/datasets.py"):
+        names |= set(re.findall(r'"(DUPFINDER_[A-Z0-9_]+)"', (ROOT / src).read_text()))
+    missing = sorted(n for n in names if n not in section)
+    assert not missing, f"README 'Hosting publicly' does not mention {missing}"
+    for threat in ("Server files", "Memory", "Disk", "CPU", "Zip bombs", "Decompression bombs", "Injection via names",
+                   "CSV formula injection", "Error details", "Cache-membership leak"):
+        assert f"**{threat}**" in section, threat
