@@ -612,13 +612,15 @@ def _display(rel: str) -> str:
 def _read_file(path: str, limit: int) -> bytes:
     """At most ``limit`` bytes of a regular file (one place, so tests can count the reads).
 
-    Opened non-blocking and checked with ``fstat`` before reading: a file swapped for a FIFO after the walk's
-    ``stat`` raises OSError instead of blocking the load forever.
+    Opened non-blocking, without following a final symlink, and checked with ``fstat`` before reading: a file
+    swapped for a FIFO or a symlink after the walk's ``lstat`` raises OSError instead of blocking the load or
+    reading elsewhere.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
     with open(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file (device, FIFO or socket)")
+            raise OSError(errno.EINVAL, folder_access.NOT_REGULAR)
         return f.read(limit)
 
 
@@ -760,7 +762,9 @@ def load_folder(path, labels: str | None = None, limits: Limits | None = None,
         b.skip(_unique(_display(rel), taken), msg)
     for rel, full in walk.files:
         name = _unique(_display(rel), taken)
-        reason, st = _regular_file(full, name, roots)
+        reason, st, target = folder_access.check_entry(full, roots)
+        if reason == folder_access.NOT_REGULAR and _is_hidden(name):
+            reason = HIDDEN_REASON  # e.g. a socket left by a sync tool in a hidden folder
         if reason:
             b.skip(name, reason)
             b.tick(name)
@@ -776,7 +780,7 @@ def load_folder(path, labels: str | None = None, limits: Limits | None = None,
             b.tick(name)
             continue
         try:
-            data = _read_file(full, limits.max_file_bytes + 1)  # the file may have grown since stat
+            data = _read_file(target, limits.max_file_bytes + 1)  # the file may have grown since stat
         except OSError as e:
             b.skip(name, f"unreadable: {e.strerror or e}")
             b.tick(name)
@@ -796,29 +800,6 @@ def load_folder(path, labels: str | None = None, limits: Limits | None = None,
         ds.incomplete = (f"the folder holds more than {limits.max_files:,} files (DUPFINDER_MAX_FILES): reading "
                          f"stopped after {len(walk.files):,}, the rest was not listed or examined")
     return ds
-
-
-def _regular_file(full: str, name: str, roots) -> tuple[str | None, os.stat_result | None]:
-    """(reason to skip, None) or (None, stat of the file) for one walk entry; nothing is opened.
-
-    ``lstat`` first: a symlink is followed only when its real target is allowed (not in ``/proc``, ``/sys``,
-    ``/dev``, inside ``roots`` when given). Anything but a regular file (FIFO, socket, device, folder symlink)
-    is skipped here, before any ``open`` could block on it.
-    """
-    try:
-        st = os.lstat(full)
-        if stat.S_ISLNK(st.st_mode):
-            why = folder_access.refusal(full, roots)
-            if why:
-                return f"symlink not followed ({why})", None
-            st = os.stat(full)  # follows file symlinks (a user's own folder)
-    except OSError as e:
-        return ("broken symlink" if os.path.islink(full) else f"unreadable: {e.strerror or e}"), None
-    if stat.S_ISDIR(st.st_mode):
-        return "folder symlink not followed", None
-    if not stat.S_ISREG(st.st_mode):
-        return (HIDDEN_REASON if _is_hidden(name) else "not a regular file (device, FIFO or socket)"), None
-    return None, st
 
 
 # --------------------------------------------------------------------------------------------

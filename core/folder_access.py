@@ -16,13 +16,16 @@ listing, never the whole tree.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Iterable
 
-__all__ = ["SYSTEM_ROOTS", "Walk", "real_path", "refusal", "walk_files"]
+__all__ = ["NOT_REGULAR", "SYSTEM_ROOTS", "Walk", "check_entry", "real_path", "refusal", "walk_files"]
 
 #: Kernel and device trees: never listed, never opened.
 SYSTEM_ROOTS = ("/proc", "/sys", "/dev")
+#: Skip reason of a FIFO, socket or device found in a folder.
+NOT_REGULAR = "not a regular file (device, FIFO or socket)"
 
 
 def real_path(path) -> str:
@@ -62,6 +65,36 @@ def refusal(path, roots: Iterable | None = None) -> str | None:
     if allowed and not any(_inside(p, r) for r in allowed):
         return "not inside a folder this server allows (DUPFINDER_ALLOWED_ROOTS)"
     return None
+
+
+def check_entry(full: str, roots: Iterable | None = None) -> tuple[str | None, os.stat_result | None, str]:
+    """Whether one entry of a walk may be read, without opening it.
+
+    ``lstat`` first: a symlink is followed only when its real target is allowed (:func:`refusal`), and then that
+    real target is the path to open (open it without following symlinks, so one planted after this check fails
+    instead of leading elsewhere). Anything but a regular file (FIFO, socket, device, folder symlink) is refused
+    here, before an ``open`` could block on it.
+
+    Returns
+    -------
+    (reason, None, full) to skip the entry, or (None, stat of the file, path to open).
+    """
+    target = full
+    try:
+        st = os.lstat(full)
+        if stat.S_ISLNK(st.st_mode):
+            why = refusal(full, roots)
+            if why:
+                return f"symlink not followed ({why})", None, full
+            target = real_path(full)
+            st = os.stat(target)
+    except OSError as e:
+        return ("broken symlink" if os.path.islink(full) else f"unreadable: {e.strerror or e}"), None, full
+    if stat.S_ISDIR(st.st_mode):
+        return "folder symlink not followed", None, full
+    if not stat.S_ISREG(st.st_mode):
+        return NOT_REGULAR, None, full
+    return None, st, target
 
 
 @dataclass

@@ -400,3 +400,12 @@ def test_readme_hosting_section_lists_every_setting():
     for threat in ("Server files", "Memory", "Disk", "CPU", "Zip bombs", "Decompression bombs", "Injection via names",
                    "CSV formula injection", "Error details", "Cache-membership leak"):
         assert f"**{threat}**" in section, threat
+
+
+def test_file_swapped_for_a_symlink_after_the_walk_is_not_followed(tmp_path):
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(b"secret")
+    (tmp_path / "planted.jpg").symlink_to(secret)
+    with pytest.raises(OSError):
+        D._read_file(str(tmp_path / "planted.jpg"), 1000)
+    assert D._read_file(str(secret), 1000) == b"secret"
