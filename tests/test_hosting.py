@@ -409,3 +409,17 @@ def test_file_swapped_for_a_symlink_after_the_walk_is_not_followed(tmp_path):
     with pytest.raises(OSError):
         D._read_file(str(tmp_path / "planted.jpg"), 1000)
     assert D._read_file(str(secret), 1000) == b"secret"
+
+
+def test_app_says_when_the_folder_walk_stopped(monkeypatch, tmp_path):
+    folder = _folder(tmp_path / "big", n=4)
+    monkeypatch.setenv("DUPFINDER_LOCAL", "1")
+    monkeypatch.setenv("DUPFINDER_MAX_FILES", "3")
+    at = _app()
+    at.sidebar.radio(key="ds_source").set_value("Folder path").run()
+    at.sidebar.text_input(key="ds_folder").set_value(str(folder)).run()
+    at.switch_page("pages/search.py").run()
+    assert not at.exception
+    text = "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
+    assert "**3** images used + **0** skipped = **3** files given" in text
+    assert any("Not all files were read" in w.value and "more than 3 files" in w.value for w in at.warning)
