@@ -231,3 +231,19 @@ def test_index_query_as_a_real_subprocess(folder, tmp_path):
     assert code == 2 and "no features for cnn-cosine" in err
     code, _, err = run_sub("index", "update", tmp_path / "nowhere")
     assert code == 1 and "not an index folder" in err
+
+
+def test_readme_collection_commands_parse():
+    """Every ``python -m core index|compare|clean|undo|duplicates`` line of the README parses with today's CLI."""
+    import shlex
+
+    from core.__main__ import build_parser
+
+    lines = [ln.split("#")[0].strip() for ln in (ROOT / "README.md").read_text().splitlines()]
+    cmds = [shlex.split(ln)[3:] for ln in lines
+            if ln.startswith("python -m core ") and ln.split()[3] in {"index", "compare", "clean", "undo"}]
+    assert {c[0] for c in cmds} == {"index", "compare", "clean", "undo"}
+    assert any("--groups" in c and c[0] == "duplicates" for c in [shlex.split(ln)[3:] for ln in lines
+                                                                   if ln.startswith("python -m core duplicates")])
+    for c in cmds:
+        build_parser().parse_args(c)

@@ -11,13 +11,15 @@ import os
 import zipfile
 
 from ..encoding import Features, encode_dataset, encode_file
+from ..keeper import RULES
 from ..methods import METHODS, parse_methods
 from . import clean as _clean
 from . import store
 from .build import build, local_engine, update
-from .compare import best_matches, compare
 from .groups import MODES
-from .query import NotInIndex, features as index_features, method_store
+
+# .compare and .query (pandas, core.search) are imported by the commands that use them: building the parser for
+# any command must stay cheap
 
 
 def _inside(path: str, root: str) -> bool:
@@ -121,6 +123,9 @@ def _query_features(h, a, m, params, bar) -> tuple[Features, list[dict]]:
 
 
 def cmd_index_query(a, h) -> int:
+    from .compare import best_matches
+    from .query import NotInIndex, features as index_features, method_store
+
     m = h.method(a.method)
     params = h.params(m, a.param)
     index = _read(h, a.index)
@@ -152,6 +157,8 @@ def cmd_index_query(a, h) -> int:
 # compare, clean, undo
 # ---------------------------------------------------------------------------------------------------------------
 def cmd_compare(a, h) -> int:
+    from .compare import compare
+
     m = h.method(a.method)
     params = m.resolve_params(h.params(m, a.param))
     thr = _threshold(a, m, params)
@@ -290,8 +297,6 @@ def register(sub, common, h) -> None:
     c.add_argument("--param", action="append", metavar="NAME=VALUE")
     common(c)
     c.set_defaults(fn=cmd(cmd_compare))
-
-    from ..keeper import RULES
 
     k = sub.add_parser("clean", help="move every copy but its group's keeper into another folder (with undo log)")
     k.add_argument("dataset", help="folder (zips are refused: nothing inside them is moved)")

@@ -8,12 +8,12 @@ components, so the leftovers may form groups of their own or stay alone).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
-import pandas as pd
 
-from ..search import Duplicates, component_labels
+if TYPE_CHECKING:  # core.search pulls in pandas and scipy: imported when groups are built, not by the CLI parser
+    from ..search import Duplicates
 
 MODES = ("components", "strict")
 
@@ -64,6 +64,8 @@ def build_groups(n: int, i: np.ndarray, j: np.ndarray, pick: Callable[[list[int]
     -------
     list of Group, ordered by their first member.
     """
+    from ..search import component_labels
+
     if mode not in MODES:
         raise ValueError(f"unknown grouping {mode!r}; valid: {', '.join(MODES)}")
     i = np.asarray(i, dtype=np.int64)
@@ -95,6 +97,10 @@ def build_groups(n: int, i: np.ndarray, j: np.ndarray, pick: Callable[[list[int]
 def duplicates_regrouped(dup: Duplicates, names: Sequence[str], mode: str) -> Duplicates:
     """``dup`` with its groups rebuilt in ``mode``, keeping :func:`core.search.find_duplicates`' keep suggestion
     (most pixels, then largest file, then dataset order) and its pairs; copies per image follow the new groups."""
+    import pandas as pd
+
+    from ..search import Duplicates
+
     if mode == "components":
         return dup
     pos = {name: k for k, name in enumerate(names)}
