@@ -296,9 +296,11 @@ def test_clean_dry_run_and_refusals(messy, tmp_path, capsys):
 # the keeper rule
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, markers", [
-    ("IMG_20200101_124816-2.jpg", ["-2"]), ("IMG_20200101_124816.jpg", []), ("IMAG0015_small-2.png", ["-2", "_small"]),
+    ("IMG_20200101_124816-2.jpg", ["-2"]), ("IMG_20200101_124816.jpg", []),
+    ("IMAG0015_small-2.png", ["-2", "_small"]),
     ("IMAG0015_small.png", ["_small"]), ("IMAG0015.png", []), ("photo (1).jpg", [" (1)"]), ("photo(12).jpg", ["(12)"]),
-    ("photo - Copy.jpg", [" - Copy"]), ("photo - Copy (2).jpg", [" (2)", " - Copy"]), ("Copy of photo.jpg", ["Copy of "]),
+    ("photo - Copy.jpg", [" - Copy"]), ("photo - Copy (2).jpg", [" (2)", " - Copy"]),
+    ("Copy of photo.jpg", ["Copy of "]),
     ("Bild - Kopie.jpg", [" - Kopie"]), ("Kopie von Bild.jpg", ["Kopie von "]), ("image - copie.jpg", [" - copie"]),
     ("zdjęcie — kopia.jpg", [" — kopia"]), ("foto - copia.jpg", [" - copia"]), ("IMG_1234 2.jpg", [" 2"]),
     ("beach_2.jpg", ["_2"]), ("post-1024x768.jpg", ["-1024x768"]), ("IMG_1234-edited.jpg", ["-edited"]),
@@ -385,3 +387,44 @@ def test_keeper_prefers_jpeg_over_a_real_10_bit_heic(tmp_path):
     assert sorted(c.format for c in cands) == ["HEIF", "JPEG"]
     pos, why = keeper.choose(cands)
     assert cands[pos].format == "JPEG" and "JPEG over HEIF" in why
+
+
+def test_clean_and_undo_across_file_systems(messy, tmp_path, capsys, monkeypatch):
+    """Where a hard link is impossible (another file system) the move is a verified exclusive copy: same bytes,
+    same mtime, and still never an overwrite."""
+    import errno
+
+    def no_link(*a, **k):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(cclean.os, "link", no_link)
+    before = tree_hashes(messy)
+    mtimes = {p.relative_to(messy).as_posix(): p.stat().st_mtime_ns for p in messy.rglob("*") if p.is_file()}
+    moved = tmp_path / "moved"
+    code, out, err = run("clean", messy, "--method", "ahash", "--threshold", THR, "--move-to", moved, "--json",
+                         capsys=capsys)
+    assert code == 0, err
+    j = json.loads(out)
+    assert len(j["moved"]) == 3 and not j["not_moved"]
+    code, out, err = run("undo", j["log"], capsys=capsys)
+    assert code == 0, err
+    assert tree_hashes(messy) == before
+    assert {p.relative_to(messy).as_posix(): p.stat().st_mtime_ns for p in messy.rglob("*") if p.is_file()} == mtimes
+
+
+def test_clean_keeps_the_copies_when_the_keeper_is_gone(messy, tmp_path):
+    from core.search import pair_indices
+    from core.encoding import encode_dataset
+
+    ds = datasets.load(messy)
+    feats = encode_dataset(ds, get("ahash"), cache=False)
+    i, j, _ = pair_indices(feats, THR)
+    groups = cclean.plan(ds, feats.names, i, j)
+    assert {g.keep for g in groups} == {"2019/IMG_20190704_124816.jpg", "beach.jpg"}
+    (messy / "beach.jpg").unlink()  # the user removed the keeper after the scan
+    out = cclean.apply(ds, groups, str(tmp_path / "moved"), {})
+    assert {m.name for m in out.moved} == {"2019/IMG_20190704_124816-2.jpg",
+                                           "2019/trip/IMG_20190704_124816_small.jpg"}
+    assert out.not_moved == [("beach (1).jpg", "not moved: its keeper beach.jpg was removed or became unreadable "
+                                                "since the scan")]
+    assert (messy / "beach (1).jpg").is_file()

@@ -145,11 +145,20 @@ def _open_log(move_to: str, header: dict):
     return path, f
 
 
+def _keeper_gone(dataset: Dataset, name: str) -> str | None:
+    """Why the keeper ``name`` is no longer the file that was scanned ("was removed", "changed"), or None."""
+    it = dataset.by_name(name)
+    try:
+        return None if sha256_file(it.path) == it.content_id else "changed"
+    except OSError:
+        return "was removed or became unreadable"
+
+
 def apply(dataset: Dataset, groups: Sequence[PlannedGroup], move_to: str, header: dict) -> Outcome:
     """Move every planned non-keeper of ``dataset`` (a folder) into ``move_to`` and log each move.
 
     A file is not moved (listed in ``not_moved`` with the reason) if it is a symbolic link, if its bytes changed
-    since the dataset was scanned, or if the move fails.
+    since the dataset was scanned, if its group's keeper is gone or changed, or if the move fails.
     """
     root = os.path.abspath(dataset.root)
     move_to = os.path.abspath(move_to)
@@ -157,6 +166,10 @@ def apply(dataset: Dataset, groups: Sequence[PlannedGroup], move_to: str, header
     log_path, log = None, None
     try:
         for g in groups:
+            gone = _keeper_gone(dataset, g.keep)
+            if gone:  # never move the copies away from a folder that no longer holds their keeper
+                out.not_moved += [(name, f"not moved: its keeper {g.keep} {gone} since the scan") for name in g.move]
+                continue
             for name in g.move:
                 it = dataset.by_name(name)
                 src = os.path.abspath(it.path)
