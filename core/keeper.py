@@ -19,8 +19,8 @@ number (``-2``, ``_2``, `` 2``, `` (1)``, ``(1)``), the word for "copy" in commo
 ``Copy of``, ``- Copy``, ``Kopie``, ``copie``, ``kopia``, ``copia``, ``cópia``, ``kopio``, ``копия``, ``副本``,
 ``コピー``) and the names of derived versions (``_small``, ``_thumb``, ``-scaled``, ``-resized``, ``-edited``,
 ``-min``, ``-1024x768`` ...). A trailing number only counts with 1 or 2 digits and no leading zero, so camera
-counters (``IMG_0015``, ``…-124816``) are not markers. Markers only break ties between images of the same pixel count, so a series named
-``scan_1``, ``scan_2`` costs nothing: both carry one marker and the next step decides.
+counters (``IMG_0015``, ``…-124816``) are not markers. Markers only break ties between images of the same pixel
+count, so a series named ``scan_1``, ``scan_2`` costs nothing: both carry one marker and the next step decides.
 
 Capture date: EXIF ``DateTimeOriginal`` (with ``OffsetTimeOriginal`` when present, else read as UTC), else the
 file's modification time, compared to the second.
