@@ -428,3 +428,24 @@ def test_clean_keeps_the_copies_when_the_keeper_is_gone(messy, tmp_path):
     assert out.not_moved == [("beach (1).jpg", "not moved: its keeper beach.jpg was removed or became unreadable "
                                                 "since the scan")]
     assert (messy / "beach (1).jpg").is_file()
+
+
+@pytest.mark.parametrize("name", ["cnn-cosine", "cnn-euclidean", "cosine"])
+def test_cross_pairs_tiles_equal_one_full_matrix(name, monkeypatch):
+    """Float features are cut into tiles of A and of B; the pairs are those of the full score matrix."""
+    from core.collection import compare as ccompare
+
+    m = get(name)
+    rng = np.random.default_rng(0)
+    dt = np.float32 if name.startswith("cnn") else np.uint8
+    A = (rng.random((70, 48)) * (6 if dt is np.float32 else 255)).astype(dt)
+    B = np.concatenate([A[:20], (rng.random((90, 48)) * (6 if dt is np.float32 else 255)).astype(dt)])
+    fa = Features(m, m.resolve_params(), A, [f"a{k}" for k in range(70)], [""] * 70)
+    fb = Features(m, m.resolve_params(), B, [f"b{k}" for k in range(110)], [""] * 110)
+    full = m.pairwise(A, B)
+    thr = float(np.quantile(full, 0.9 if m.higher_is_closer else 0.1))
+    monkeypatch.setattr(ccompare, "BLOCK_BYTES", 16 * 48 * 7)  # tiles of 7 columns of B
+    i, j, s = cross_pairs(fa, fb, thr)
+    want = np.argwhere(np.asarray(m.is_match(full, thr)))
+    assert sorted(zip(i.tolist(), j.tolist())) == sorted(map(tuple, want.tolist()))
+    np.testing.assert_allclose(s, full[i, j], rtol=0, atol=1e-6)  # pairwise_euclidean: < 1e-6 (its docstring)

@@ -1,7 +1,7 @@
 """Set A against set B: every cross pair (a from A, b from B) within the threshold, never a pair inside one set.
 
 Used by ``python -m core compare`` (train/test leakage, new arrivals against a collection) and by ``index query``.
-Scores come from ``method.pairwise`` in blocks of rows of A against all of B (memory bounded by
+Scores come from ``method.pairwise`` on tiles of rows of A x rows of B (memory bounded by a few
 :data:`core.search.BLOCK_BYTES`); packed-bit hashes go through a faiss binary range search when faiss is
 importable (exact, the same integer distances).
 """
@@ -46,16 +46,22 @@ def _cross_hamming_faiss(A: np.ndarray, B: np.ndarray, threshold: float, progres
 
 
 def _cross_blocks(a: Features, b: Features, threshold: float, progress=None):
+    """Tiles of rows of A x rows of B: ``pairwise`` works in float64 on its inputs, so B is cut too (a 100,000 x
+    1280 float32 index would otherwise become a 1 GB float64 copy, twice, per block of A)."""
     XA, XB = a.data, b.data
-    step = max(1, min(len(XA), BLOCK_BYTES // (8 * max(1, len(XB)))))
+    d = XA.shape[1] if XA.ndim == 2 else 1
+    cols = max(1, min(len(XB), BLOCK_BYTES // (16 * max(1, d))))  # float64 copy + normalised copy of a B tile
+    rows = max(1, min(len(XA), BLOCK_BYTES // (8 * cols)))  # the float64 score tile
     I, J, S = [], [], []
-    for s in range(0, len(XA), step):
-        e = min(len(XA), s + step)
-        block = a.pairwise(XA[s:e], XB)
-        r, c = np.nonzero(np.asarray(a.method.is_match(block, threshold)))
-        I.append(r.astype(np.int64) + s)
-        J.append(c.astype(np.int64))
-        S.append(block[r, c].astype(np.float64))
+    for s in range(0, len(XA), rows):
+        e = min(len(XA), s + rows)
+        for c0 in range(0, len(XB), cols):
+            c1 = min(len(XB), c0 + cols)
+            block = a.pairwise(XA[s:e], XB[c0:c1])
+            r, c = np.nonzero(np.asarray(a.method.is_match(block, threshold)))
+            I.append(r.astype(np.int64) + s)
+            J.append(c.astype(np.int64) + c0)
+            S.append(block[r, c].astype(np.float64))
         if progress:
             progress(e, len(XA), "comparing A with B")
     return np.concatenate(I), np.concatenate(J), np.concatenate(S)
