@@ -113,7 +113,8 @@ class Budgets:
     disk_cache_bytes: int
     #: duplicate pairs kept for one (dataset, method, threshold); past it the result is cut with a message
     max_pairs: int
-    #: pixels of decoded images in flight per decode batch (a batch is budgeted in pixels, not files)
+    #: pixels of decoded (already shrunk) images in flight at once, all decode batches of a run together (batches
+    #: are budgeted in pixels, not files; full-resolution decodes are one per worker on top of this)
     decode_batch_pixels: int
     #: bytes of one block of an N x N comparison (each block is reduced before the next)
     block_bytes: int

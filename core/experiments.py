@@ -90,8 +90,8 @@ def time_reference_pairs(method: Method, params: dict, sources: Sequence, n_pair
         i, j = rng.choice(len(sources), size=2, replace=False)
         t0 = time.perf_counter()
         try:
-            a = _images.open_image(sources[i], target_size=method.input_size)
-            b = _images.open_image(sources[j], target_size=method.input_size)
+            a = _images.open_image(sources[i], target_size=method.input_size, fit="stretch")
+            b = _images.open_image(sources[j], target_size=method.input_size, fit="stretch")
         except _images.ImageError:
             continue
         method.compare(a, b, **params)
@@ -394,7 +394,7 @@ def sweep_images_from_dataset(dataset: Dataset, n: int = SWEEP_IMAGES, max_side:
         if len(imgs) >= n:
             break
         try:
-            imgs.append(_shrink(_images.open_image(it.source, target_size=max_side), max_side))
+            imgs.append(_shrink(_images.open_image(it.source, target_size=max_side, fit="contain"), max_side))
             names.append(it.name)
         except _images.ImageError as e:
             skipped.append(Skipped(it.name, e.reason))
@@ -407,7 +407,8 @@ def demo_sweep_images(n: int = SWEEP_IMAGES, max_side: int | None = SWEEP_MAX_SI
     from . import demo
 
     names = list(demo.GROUP_SOURCES)[:n]
-    imgs = [_shrink(_images.open_image(demo.sources_path() / f"{s}.jpg", target_size=max_side), max_side)
+    imgs = [_shrink(_images.open_image(demo.sources_path() / f"{s}.jpg", target_size=max_side, fit="contain"),
+                   max_side)
             for s in names]
     return imgs, names
 

@@ -47,7 +47,7 @@ def _broken(size: int) -> bytes:
 def thumb(content_id: str, size: int, _source) -> bytes:
     """Square JPEG thumbnail of an image file (cached by content hash; ``_source`` is not hashed)."""
     try:
-        return _square_jpeg(I.open_image(_source, target_size=size), size)
+        return _square_jpeg(I.open_image(_source, target_size=size, fit="contain"), size)
     except I.ImageError:
         return _broken(size)
 
