@@ -63,18 +63,16 @@ def time_all_pairs(features: Features, repeats: int = 3) -> float:
     """Seconds per pair of the vectorised all-pairs comparison (best of ``repeats`` runs, block-wise).
 
     Best-of, as :mod:`timeit` recommends: on a shared CPU the slower runs measure other processes, not the code."""
-    from .search import BLOCK_BYTES
+    from .blocks import iter_blocks
 
     n = len(features)
     if n < 2:
         return float("nan")
-    X = features.data
-    step = max(1, BLOCK_BYTES // (8 * n))
     runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        for s in range(0, n, step):
-            features.pairwise(X[s:s + step], X[s:])
+        for _block in iter_blocks(features, upper=True):  # the same bounded blocks as the duplicate search
+            pass
         runs.append(time.perf_counter() - t0)
     return float(min(runs)) / (n * (n - 1) / 2)
 
