@@ -6,7 +6,7 @@ from collections import Counter
 
 import streamlit as st
 
-from core import export
+from core import config, export
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
 from ui import session as S
@@ -22,12 +22,14 @@ st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.lab
 thr = S.threshold_slider(m, params, key="dup_thr")
 feats = S.cached_features(ds, m, params)
 fk = S.features_key(ds, m, params)
-dup = S.memo(fk + ("dup", float(thr)), lambda: find_duplicates(feats, thr, info=item_info(ds.items)))
+max_pairs = config.budgets().max_pairs  # part of the result's identity: a cut list is not the full one
+dup = S.memo(fk + ("dup", float(thr), max_pairs),
+             lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs))
 keep = dup.keep_set()
 
 c = st.columns(4)
 c[0].metric("Images", len(feats))
-c[1].metric("Duplicate pairs", f"{dup.total_pairs:,}")
+c[1].metric("Duplicate pairs", dup.total_pairs)
 c[2].metric("Groups", dup.n_groups)
 c[3].metric("Removable copies", len(feats) - len(keep), help="Images in groups that are not the suggested keeper.")
 if dup.truncated:

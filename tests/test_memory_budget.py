@@ -390,3 +390,30 @@ def test_disk_cache_from_before_the_cap_is_migrated(tmp_path):
     cache = FeatureCache(p, max_bytes=1 << 20)
     assert np.array_equal(cache.get_many(["c"], "m")["c"], np.arange(10))
     assert cache.size_bytes() > len(buf.getvalue())
+
+
+# ------------------------------------------------------------------------------------------------ the app
+def test_duplicates_page_says_the_list_was_cut_and_pages_the_tables(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from ui import widgets
+
+    monkeypatch.setenv("DUPFINDER_MAX_PAIRS", "10")
+    monkeypatch.setattr(widgets, "PAGE_ROWS", 4)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/duplicates.py").run()
+    key = get("ahash").params_key(get("ahash").default_params())
+    at.slider(key=f"dup_thr::{key}").set_value(30).run()  # loose: hundreds of pairs among the 38 demo photos
+    assert not at.exception, at.exception
+    total = int(at.metric[1].value)
+    assert total > 10
+    warning = at.warning[0].value
+    assert f"{total:,} pairs at this threshold: showing the closest 10; tighten the threshold" in warning
+    assert any(e.label == f"The closest 10 of {total:,} duplicate pairs" for e in at.expander)
+    pairs_table = at.dataframe[1].value  # copies, pairs, then the skipped-files list
+    assert len(pairs_table) == 4  # one page of the 10 kept pairs
+    assert any("Page (of 3" in n.label for n in at.number_input)
+    assert "Rows 1–4 of 10." in [c.value for c in at.caption]
+    copies_table = at.dataframe[0].value
+    assert len(copies_table) == 4  # 38 images: paged too

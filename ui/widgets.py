@@ -63,9 +63,10 @@ def bytes_thumb(data: bytes, size: int = THUMB) -> bytes:
     return thumb(hashlib.sha256(data).hexdigest(), size, data)
 
 
-def paged_table(df: pd.DataFrame, *, key: str, rows: int = PAGE_ROWS, **dataframe_kwargs) -> pd.DataFrame:
-    """``st.dataframe`` of one page of ``df`` (at most ``rows`` rows) with a page selector when there is more:
-    the browser never receives a whole pair list. Returns the rows shown."""
+def paged_table(df: pd.DataFrame, *, key: str, rows: int | None = None, **dataframe_kwargs) -> pd.DataFrame:
+    """``st.dataframe`` of one page of ``df`` (at most ``rows`` rows, default :data:`PAGE_ROWS`) with a page
+    selector when there is more: the browser never receives a whole pair list. Returns the rows shown."""
+    rows = rows or PAGE_ROWS
     n = len(df)
     pages = max(1, math.ceil(n / max(1, rows)))
     page = 1
