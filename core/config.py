@@ -116,8 +116,8 @@ class Budgets:
     disk_cache_bytes: int
     #: duplicate pairs kept for one (dataset, method, threshold); past it the result is cut with a message
     max_pairs: int
-    #: pixels of decoded (already shrunk) images in flight at once, all decode batches of a run together (batches
-    #: are budgeted in pixels, not files; full-resolution decodes are one per worker on top of this)
+    #: pixels of decoded images in flight: full-resolution decodes at once per process (an image larger than this
+    #: decodes alone), and shrunk images held by the decode batches of a run (batches are budgeted in pixels)
     decode_batch_pixels: int
     #: bytes of one block of an N x N comparison (each block is reduced before the next)
     block_bytes: int

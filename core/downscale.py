@@ -17,8 +17,13 @@ Conversion rules (unchanged from before the reduction was added): first frame, a
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 from PIL import Image
+
+from . import config
 
 #: Each side of a reduced image stays >= this many times the caller's target size.
 REDUCE_MARGIN = 3
@@ -30,6 +35,40 @@ STRIPE_PIXELS = 1 << 22
 #: "stretch" - each side on its own stays >= margin x target (the caller resizes to a square ignoring the aspect,
 #: as every similarity method does).
 FITS = ("cover", "contain", "stretch")
+
+
+class PixelGate:
+    """Bounds the full-resolution pixels being decoded at once in this process, all threads together.
+
+    Streamlit serves every visitor from threads of one process: ten visitors each decoding a 169 MP PNG would be
+    ten 676 MB buffers. A decode holds ``width x height`` pixels of ``config.budgets().decode_batch_pixels`` until
+    its image is shrunk; an image larger than the whole budget waits until it can decode alone.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self.in_flight = 0
+        self.peak = 0
+
+    @contextlib.contextmanager
+    def hold(self, pixels: int):
+        need = max(1, min(int(pixels), config.budgets().decode_batch_pixels))
+        budget = config.budgets().decode_batch_pixels
+        with self._cond:
+            while self.in_flight and self.in_flight + need > budget:
+                self._cond.wait()
+            self.in_flight += need
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_flight -= need
+                self._cond.notify_all()
+
+
+#: The process-wide gate :func:`core.images.open_image` decodes through.
+DECODE_GATE = PixelGate()
 
 
 def reduce_factors(width: int, height: int, target: int | None, fit: str = "cover") -> tuple[int, int]:
@@ -152,4 +191,5 @@ def _scale_to_u8(a: np.ndarray, scale) -> np.ndarray:
     return a.astype(np.uint8)
 
 
-__all__ = ["FITS", "REDUCE_MARGIN", "STRIPE_PIXELS", "reduce_factors", "reduced_size", "to_rgb"]
+__all__ = ["DECODE_GATE", "FITS", "REDUCE_MARGIN", "STRIPE_PIXELS", "PixelGate", "reduce_factors",
+           "reduced_size", "to_rgb"]

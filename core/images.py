@@ -558,14 +558,17 @@ def open_image(
             if target_size and im.format in ("JPEG", "MPO"):
                 t = max(1, int(target_size))
                 im.draft("RGB", (t, t))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im.load()
-            # after load(): PNG's getexif() loads the pixels itself, and _orientation() swallows errors, so
-            # reading it first let a corrupt PNG come out as a blank picture (found by bench/fuzz.py)
-            orientation = _orientation(im)
-            # the target is square, so factors from the stored (pre-rotation) size are right after rotating too
-            rgb = downscale.to_rgb(im, downscale.reduce_factors(*im.size, target_size, fit))
+            # full-resolution pixels in flight are budgeted per process (threads of the app decode at once)
+            with downscale.DECODE_GATE.hold(im.size[0] * im.size[1]):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    im.load()
+                # after load(): PNG's getexif() loads the pixels itself, and _orientation() swallows errors, so
+                # reading it first let a corrupt PNG come out as a blank picture (found by bench/fuzz.py)
+                orientation = _orientation(im)
+                # the target is square, so factors from the stored (pre-rotation) size are right after rotating too
+                rgb = downscale.to_rgb(im, downscale.reduce_factors(*im.size, target_size, fit))
+                im.close()  # drop the full-resolution buffer before the next decode may start
         return rgb.transpose(_TRANSPOSE[orientation]) if orientation != 1 else rgb
     except MemoryError:
         raise ImageError("not enough memory to decode the image") from None

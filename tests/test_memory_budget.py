@@ -417,3 +417,24 @@ def test_duplicates_page_says_the_list_was_cut_and_pages_the_tables(monkeypatch)
     assert "Rows 1–4 of 10." in [c.value for c in at.caption]
     copies_table = at.dataframe[0].value
     assert len(copies_table) == 4  # 38 images: paged too
+
+
+def test_threads_decoding_at_once_share_the_full_resolution_pixel_budget(monkeypatch):
+    """App visitors decode in threads of one process: their full-resolution pixels in flight stay within the
+    budget (an image larger than the budget decodes alone)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    idat = solid_png_idat(3000, 2000)
+    files = [solid_png(3000, 2000, idat, str(k)) for k in range(8)]  # 6 MP each
+    monkeypatch.setenv("DUPFINDER_DECODE_BATCH_PIXELS", str(13_000_000))  # room for two at once
+    gate = downscale.PixelGate()
+    monkeypatch.setattr(downscale, "DECODE_GATE", gate)
+    with ThreadPoolExecutor(8) as ex:
+        out = list(ex.map(lambda d: images.open_image(d, target_size=64, fit="stretch"), files))
+    assert all(im.size == (200, 200) for im in out)
+    assert 6_000_000 <= gate.peak <= 13_000_000 and gate.in_flight == 0
+    monkeypatch.setenv("DUPFINDER_DECODE_BATCH_PIXELS", str(1_000_000))  # smaller than one image: one at a time
+    gate.peak = 0
+    with ThreadPoolExecutor(4) as ex:
+        list(ex.map(lambda d: images.open_image(d, target_size=64), files[:4]))
+    assert gate.peak == 1_000_000 and gate.in_flight == 0
