@@ -55,16 +55,20 @@ def _finish(I: list, J: list, S: list):
 
 #: Bytes of one faiss range-search result per (query, hit): int64 label + int32 distance (+ our int64 copies).
 _RESULT_BYTES = 32
-#: Fewest queries per faiss call (below it the per-call overhead shows); the result budget may be exceeded by
-#: this floor only when nearly every pair matches.
-_MIN_QUERIES = 64
+#: Fewest queries per faiss call.
+_MIN_QUERIES = 16
 
 
 def iter_hamming_pairs_faiss(X: np.ndarray, threshold: float, progress=None, block_bytes: int = 32 << 20,
                              query_chunk: int = 20_000):
     """Yield (i, j, bits) blocks of the pairs ``i < j`` of packed rows ``X`` (n, nbytes) within ``threshold`` bits,
-    via faiss range search. Queries go in chunks small enough that even a chunk matching every row stays within
-    ``block_bytes`` of results (10,000 identical hashes are 50 million pairs)."""
+    via faiss range search.
+
+    A range search returns every hit of its queries at once (10,000 identical hashes are 50 million pairs), so
+    the queries go in chunks sized from the hits per query seen so far: the first chunk is small enough that even
+    all-match fits ``block_bytes``, each next one at most doubles and aims at half the budget. Queries are taken in
+    a fixed random order, so a dense cluster of rows is spread over all chunks instead of surprising a large one.
+    """
     import faiss
 
     n, nbytes = X.shape
@@ -74,18 +78,24 @@ def iter_hamming_pairs_faiss(X: np.ndarray, threshold: float, progress=None, blo
     X = np.ascontiguousarray(X, dtype=np.uint8)
     index = faiss.IndexBinaryFlat(8 * nbytes)
     index.add(X)
-    chunk = max(_MIN_QUERIES, min(query_chunk, block_bytes // (_RESULT_BYTES * n)))
-    for s in range(0, n, chunk):  # chunks of queries: bounded result memory, progress updates
-        e = min(n, s + chunk)
-        lims, D, L = index.range_search(X[s:e], radius)
+    order = np.random.default_rng(0).permutation(n)
+    safe = max(_MIN_QUERIES, block_bytes // (_RESULT_BYTES * n))
+    chunk, pos = min(safe, query_chunk), 0
+    while pos < n:
+        q = np.sort(order[pos:pos + chunk])
+        lims, D, L = index.range_search(X[q], radius)
         lims = lims.astype(np.int64)
-        rows = np.repeat(np.arange(s, e, dtype=np.int64), np.diff(lims))
+        rows = np.repeat(q.astype(np.int64), np.diff(lims))
         cols = L.astype(np.int64)
         upper = cols > rows
+        per_query = max(1.0, float(lims[-1]) / len(q))
         del lims, L
         yield rows[upper], cols[upper], D[upper].astype(np.float64)
+        pos += len(q)
         if progress:
-            progress(e, n, "comparing all pairs")
+            progress(pos, n, "comparing all pairs")
+        want = int(block_bytes // (2 * _RESULT_BYTES * per_query))
+        chunk = max(min(safe, query_chunk), min(want, 2 * chunk, query_chunk))
 
 
 def iter_hamming_pairs_numpy(X: np.ndarray, threshold: float, progress=None, block_bytes: int = 32 << 20):
