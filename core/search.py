@@ -9,6 +9,9 @@ Result DataFrames (documented columns):
 * :func:`duplicate_pairs` -> ``a``, ``b`` (names, ``a`` before ``b`` in dataset order), ``score``
 * :func:`find_groups` -> ``group_id``, ``name``, ``size``, ``keep`` (bool: the suggested copy to keep)
 * :func:`copies_per_image` -> ``name``, ``copies`` (other images in the same group)
+
+Memory: every all-pairs loop walks bounded row x column blocks (:mod:`core.blocks`), and the pair list is cut at
+``config.budgets().max_pairs`` (the closest pairs kept, the total counted, groups computed from every pair).
 """
 from __future__ import annotations
 
