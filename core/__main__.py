@@ -187,17 +187,20 @@ def cmd_duplicates(a) -> int:
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
     dup = find_duplicates(feats, thr, info=item_info(ds.items), progress=bar)
+    if dup.truncated:  # stderr: the JSON on stdout stays machine-readable
+        print(f"note: {dup.message} (the cap is DUPFINDER_MAX_PAIRS)", file=sys.stderr)
     dup = duplicates_regrouped(dup, feats.names, a.groups)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     groups = dup.group_members()
     if a.json:
         print(json.dumps({"method": m.name, "threshold": thr, "images": len(feats),
                           "pairs": [{"a": r.a, "b": r.b, "score": float(r.score)} for r in dup.pairs.itertuples()],
+                          "total_pairs": int(dup.total_pairs), "truncated": bool(dup.truncated),
                           "groups": [{"members": g["members"], "keep": g["keep"]} for g in groups],
                           "copies": {r.name: int(r.copies) for r in dup.copies.itertuples()},
                           "skipped": skipped}, indent=2))
     else:
-        print(f"{m.label}, threshold {thr}: {len(feats)} images, {len(dup.pairs)} duplicate pairs, "
+        print(f"{m.label}, threshold {thr}: {len(feats)} images, {dup.total_pairs} duplicate pairs, "
               f"{len(groups)} groups")
         for g in groups:
             print(f"group {g['group_id']} (keep {g['keep']}):")

@@ -20,8 +20,7 @@ import os
 import runpy
 import threading
 import time
-from collections import OrderedDict
-from typing import Any, Callable, Hashable
+from typing import Any, Callable
 
 import streamlit as st
 
@@ -31,6 +30,8 @@ from core import demo
 from core import folder_access
 from core.encoding import Features, encode_dataset
 from core.methods import ARTICLE, METHODS, REGISTRY, Method
+
+from .caching import ByteLRU
 
 # ------------------------------------------------------------------------------------------------ constants
 DEMO_SETS: dict[str, tuple[str, Callable]] = {
@@ -87,41 +88,16 @@ def ensure_app() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ small caches
-class _LRU:
-    """Thread-safe LRU dict shared by every session of the process (held by ``st.cache_resource``)."""
-
-    def __init__(self, maxsize: int):
-        self.maxsize = maxsize
-        self._d: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, default=None):
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                return self._d[key]
-            return default
-
-    def put(self, key: Hashable, value) -> None:
-        with self._lock:
-            self._d[key] = value
-            self._d.move_to_end(key)
-            while len(self._d) > self.maxsize:
-                self._d.popitem(last=False)
-
-    def __contains__(self, key) -> bool:
-        with self._lock:
-            return key in self._d
+@st.cache_resource(show_spinner=False)
+def _feature_store() -> ByteLRU:
+    b = config.budgets()
+    return ByteLRU(b.ui_feature_bytes, b.ui_feature_entries)
 
 
 @st.cache_resource(show_spinner=False)
-def _feature_store() -> _LRU:
-    return _LRU(int(os.environ.get("DUPFINDER_UI_FEATURE_ENTRIES", "48")))
-
-
-@st.cache_resource(show_spinner=False)
-def _result_store() -> _LRU:
-    return _LRU(int(os.environ.get("DUPFINDER_UI_RESULT_ENTRIES", "256")))
+def _result_store() -> ByteLRU:
+    b = config.budgets()
+    return ByteLRU(b.ui_result_bytes, b.ui_result_entries)
 
 
 def memo(key: tuple, compute: Callable[[], Any]) -> Any:
