@@ -32,10 +32,13 @@ accept ``K``/``M``/``G``/``T`` suffixes (binary: ``2G`` = 2 GiB):
 ``DUPFINDER_MAX_ZIP_UNCOMPRESSED``  uncompressed bytes per zip (default 4G)
 ``DUPFINDER_MAX_ZIP_RATIO``         uncompressed/compressed ratio per entry (default 200)
 ``DUPFINDER_MAX_PIXELS``            decompression-bomb limit in pixels (default ~179 M)
+``DUPFINDER_MAX_CSV_BYTES``         bytes per CSV file (default 20M); CSV files count toward the file and byte
+                                   limits too, and the bytes kept for relabelling are bounded (see ``_Builder.csv``)
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import dataclasses
 import hashlib
@@ -44,6 +47,7 @@ import os
 import posixpath
 import re
 import stat
+import struct
 import unicodedata
 import zipfile
 import zlib
@@ -52,7 +56,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from . import config, images
+from . import config, images, zipdir
 
 __all__ = [
     "Dataset", "DatasetError", "Item", "Limits", "Skipped", "apply_labels", "load", "load_files",
@@ -70,7 +74,6 @@ _SYSTEM_NAMES = {".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r
 #: uniform 1000x1000 BMP legitimately deflates ~1000:1, and 1 MiB cannot be a bomb on its own
 #: (the archive-wide limit bounds the sum).
 RATIO_FLOOR_BYTES = 1 << 20
-_CSV_MAX_BYTES = 20 << 20
 
 
 class DatasetError(Exception):
@@ -102,6 +105,8 @@ class Limits:
     max_zip_uncompressed: int = _env("DUPFINDER_MAX_ZIP_UNCOMPRESSED", 4 << 30)
     max_zip_ratio: float = _env("DUPFINDER_MAX_ZIP_RATIO", 200, float)
     max_pixels: int = _env("DUPFINDER_MAX_PIXELS", images.DEFAULT_MAX_PIXELS)
+    #: bytes of one CSV file; also the bytes of CSV files a dataset keeps, per kind (labels files, other CSVs)
+    max_csv_bytes: int = field(default_factory=lambda: config.budgets().max_csv_bytes)
 
 
 def _bytes(n: float) -> str:
@@ -227,9 +232,17 @@ def natural_key(name: str):
     return (tuple(parts), name)
 
 
+#: Unicode categories replaced in names: controls (Cc), format characters (Cf: bidi overrides such as U+202E that
+#: make ``gpj.exe`` read as ``exe.jpg``, zero-width characters that make two names look alike), lone surrogates
+#: (Cs) and line/paragraph separators (Zl, Zp), which break a line in a terminal or a table like a newline.
+_UNPRINTABLE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+
+
 def _printable(name: str) -> str:
-    """Replace control/format characters (which can garble a terminal or table) by U+FFFD."""
-    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cs") else c for c in name)
+    """Replace control, format (bidi, zero-width) and separator characters by U+FFFD (see ``_UNPRINTABLE``)."""
+    if name.isprintable():  # C-speed fast path: no Cc/Cf/Cs/Zl/Zp (nor Zs/Co/Cn, which are kept) in the name
+        return name
+    return "".join("\ufffd" if unicodedata.category(c) in _UNPRINTABLE else c for c in name)
 
 
 def _normalise(name: str) -> str:
@@ -240,20 +253,38 @@ def _normalise(name: str) -> str:
     return _printable("/".join(parts))
 
 
+class _UniqueNames(set):
+    """Names already given in one dataset, plus, per repeated name, the next ``(k)`` suffix to try.
+
+    The counter makes :func:`_unique` linear in the number of files: without it, the k-th ``a.jpg`` would test
+    ``a (2).jpg`` ... ``a (k).jpg`` again (20,000 entries named ``a.jpg``: 200 M probes, minutes).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.next_suffix: dict[str, int] = {}
+
+
 def _unique(name: str, taken: set[str]) -> str:
-    """``name``, or ``stem (2).ext``, ``stem (3).ext`` ... if already taken; records it."""
+    """``name``, or ``stem (2).ext``, ``stem (3).ext`` ... if already taken; records it.
+
+    With a :class:`_UniqueNames` the search for a free suffix resumes where the previous one for ``name`` stopped.
+    """
     if name not in taken:
         taken.add(name)
         return name
     d, base = posixpath.split(name)
     stem, ext = posixpath.splitext(base)
-    i = 2
+    counters = getattr(taken, "next_suffix", None)
+    i = counters.get(name, 2) if counters is not None else 2
     while True:
         cand = posixpath.join(d, f"{stem} ({i}){ext}")
+        i += 1
         if cand not in taken:
             taken.add(cand)
+            if counters is not None:
+                counters[name] = i
             return cand
-        i += 1
 
 
 def _is_hidden(name: str) -> bool:
@@ -353,23 +384,50 @@ def _read_csv_labels(data: bytes) -> list[tuple[str, str | None]]:
 
 
 def _csv_groups(names: list[str], data: bytes) -> tuple[dict[str, str | None], list[str]]:
-    """Match CSV rows to item names: exact path, else unique path suffix, else unique basename."""
+    """Match CSV rows to item names: exact path, else unique path suffix, else unique basename.
+
+    Lookups go through indexes built once, not a scan of the names per row: a set for exact paths, the names
+    reversed and sorted for suffixes (the names ending in ``"/" + f`` are the reversed names starting with
+    ``reversed(f) + "/"``: one contiguous run, found by bisection) and a dict for basenames. Work is
+    O((rows + names) log names) in string comparisons, whatever the depth of the paths.
+
+    Raises
+    ------
+    DatasetError
+        The CSV is larger than ``DUPFINDER_MAX_CSV_BYTES``.
+    """
+    cap = config.budgets().max_csv_bytes
+    if len(data) > cap:
+        raise DatasetError(f"labels CSV too large: {_bytes(len(data))} exceeds the {_bytes(cap)} limit "
+                           "(DUPFINDER_MAX_CSV_BYTES)")
     rows = _read_csv_labels(data)
     exact = set(names)
+    reversed_names = sorted(n[::-1] for n in names)
     by_base: dict[str, list[str]] = {}
     for n in names:
-        by_base.setdefault(posixpath.basename(n), []).append(n)
+        hits = by_base.setdefault(posixpath.basename(n), [])
+        if len(hits) < 2:  # unique or not is all that matters
+            hits.append(n)
+
+    def unique_suffix(f: str) -> str | None:
+        key = f[::-1] + "/"
+        i = bisect.bisect_left(reversed_names, key)
+        if i < len(reversed_names) and reversed_names[i].startswith(key) and not (
+                i + 1 < len(reversed_names) and reversed_names[i + 1].startswith(key)):
+            return reversed_names[i][::-1]
+        return None
+
     out: dict[str, str | None] = {}
     unmatched = 0
     for f, g in rows:
         if f in exact:
             out[f] = g
             continue
-        suffix = [n for n in names if n.endswith("/" + f)]
-        if len(suffix) == 1:
-            out[suffix[0]] = g
+        hit = unique_suffix(f)
+        if hit is not None:
+            out[hit] = g
             continue
-        cands = by_base.get(posixpath.basename(f), [])
+        cands = by_base.get(posixpath.basename(f), ())
         if len(cands) == 1:
             out[cands[0]] = g
         else:
@@ -440,8 +498,10 @@ def _find_csv(ds: Dataset, arg: str | None) -> bytes:
     for p in paths:
         if os.path.isfile(p):
             try:
-                if os.path.getsize(p) > _CSV_MAX_BYTES:
-                    raise DatasetError(f"labels file too large: {arg}")
+                cap = config.budgets().max_csv_bytes
+                if os.path.getsize(p) > cap:
+                    raise DatasetError(f"labels file too large: {_display(arg)} exceeds the {_bytes(cap)} limit "
+                                       "(DUPFINDER_MAX_CSV_BYTES)")
                 with open(p, "rb") as f:
                     return f.read()
             except OSError as e:
@@ -511,6 +571,7 @@ class _Builder:
         self.examined = 0
         self.kept_bytes = 0
         self.label_files: dict[str, bytes] = {}
+        self.csv_kept = {True: 0, False: 0}  # CSV bytes kept: labels files / other CSV files
         self.kind, self.arg = labels_kind, labels_arg
         self.progress = progress
         self.done = 0
@@ -529,7 +590,7 @@ class _Builder:
         if _is_hidden(name):
             return HIDDEN_REASON
         if name.lower().endswith(".csv"):
-            return None  # read (small) so it can serve as labels later; reason decided in csv()
+            return self._csv_pre_check(name, size)
         if size is not None:
             if size == 0:
                 return "empty file"
@@ -542,6 +603,34 @@ class _Builder:
                     "DUPFINDER_MAX_TOTAL_BYTES)")
         return None
 
+    def _csv_pre_check(self, name: str, size: int | None) -> str | None:
+        """CSV files are read (small) so they can serve as labels later, within the file limit, their own size cap
+        and the budget of CSV bytes kept; the reason for a CSV that is read is decided in :meth:`csv`."""
+        if self.examined >= self.limits.max_files:
+            return f"over the {self.limits.max_files:,}-file limit (DUPFINDER_MAX_FILES)"
+        if size is not None and size > self.limits.max_csv_bytes:
+            return self._csv_too_large(size)
+        if self.csv_cap(name) <= 0:
+            return self._csv_budget_reason(name)
+        if size is not None and self.kept_bytes + size > self.limits.max_total_bytes:
+            return (f"dataset size limit reached ({_bytes(self.limits.max_total_bytes)}, "
+                    "DUPFINDER_MAX_TOTAL_BYTES)")
+        return None
+
+    def _csv_too_large(self, size: int | None) -> str:
+        what = f"{_bytes(size)} exceeds" if size is not None else "exceeds"
+        return f"CSV file too large: {what} the {_bytes(self.limits.max_csv_bytes)} limit (DUPFINDER_MAX_CSV_BYTES)"
+
+    def _csv_budget_reason(self, name: str) -> str:
+        kind = "labels files" if self.is_labels_file(name) else "CSV files"
+        return (f"CSV file not read: the {_bytes(self.limits.max_csv_bytes)} kept for {kind} in one dataset is used "
+                "up (DUPFINDER_MAX_CSV_BYTES)")
+
+    def csv_cap(self, name: str) -> int:
+        """Bytes worth reading of the CSV ``name``: its size cap, within what is left of its kind's budget."""
+        used = self.csv_kept[self.is_labels_file(name)]
+        return min(self.limits.max_csv_bytes, self.limits.max_csv_bytes - used)
+
     def is_labels_file(self, name: str) -> bool:
         base = posixpath.basename(name).lower()
         if base == GROUND_TRUTH:
@@ -550,12 +639,25 @@ class _Builder:
             name == _normalise(self.arg) or name.endswith("/" + _normalise(self.arg)))
 
     def csv(self, name: str, data: bytes) -> None:
-        if len(data) <= _CSV_MAX_BYTES:
-            self.label_files[name] = data
-        if self.is_labels_file(name):
-            self.skip(name, LABELS_REASON)
-        else:
-            self.skip(name, "not an image (CSV file)")
+        """A CSV file: counted as examined, kept for labelling within the budgets, and listed as skipped (it is
+        not an image). Labels files (``GROUND_TRUTH.csv``, the ``csv:PATH`` one) and other CSV files have one
+        budget of ``max_csv_bytes`` each, so a flood of other CSVs cannot push the labels out."""
+        self.examined += 1
+        labels = self.is_labels_file(name)
+        if len(data) > self.limits.max_csv_bytes:
+            self.skip(name, self._csv_too_large(len(data)))
+            return
+        if len(data) > self.csv_cap(name):
+            self.skip(name, self._csv_budget_reason(name))
+            return
+        if self.kept_bytes + len(data) > self.limits.max_total_bytes:
+            self.skip(name, f"dataset size limit reached ({_bytes(self.limits.max_total_bytes)}, "
+                            "DUPFINDER_MAX_TOTAL_BYTES)")
+            return
+        self.label_files[name] = data
+        self.csv_kept[labels] += len(data)
+        self.kept_bytes += len(data)
+        self.skip(name, LABELS_REASON if labels else "not an image (CSV file)")
 
     def add(self, name: str, data: bytes, *, path: str | None = None, archive: bool = False) -> _Probe | None:
         """Examine one file's bytes: item or skipped. Returns what was learnt from the bytes (for the stat memo),
@@ -836,9 +938,28 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
     if name is None:
         name = "archive" if is_bytes else re.sub(r"\.zip$", "", os.path.basename(os.fsdecode(source)), flags=re.I)
     try:
-        zf = zipfile.ZipFile(io.BytesIO(bytes(source)) if is_bytes else os.fspath(source))
+        fp = io.BytesIO(bytes(source)) if is_bytes else open(os.fspath(source), "rb")
     except FileNotFoundError:
-        raise DatasetError(f"no such file: {os.fsdecode(source)}") from None
+        raise DatasetError(f"no such file: {_display(os.fsdecode(source))}") from None
+    except OSError as e:
+        raise DatasetError(f"cannot read the zip archive ({e.strerror or e})") from None
+    with fp:
+        return _load_zip(fp, name, kind, arg, limits, progress)
+
+
+def _load_zip(fp, name: str, kind: str, arg, limits: Limits, progress: Progress | None) -> Dataset:
+    try:
+        # before zipfile builds one ZipInfo per entry: count from the end record, stop at the limit (core.zipdir)
+        zipdir.check_entry_count(fp, limits.max_zip_entries)
+    except zipdir.ZipEntryLimit as e:
+        count = f"{e.count:,} entries exceed" if e.exact else f"more than {limits.max_zip_entries:,} entries exceed"
+        raise DatasetError(f"zip refused: {count} the {limits.max_zip_entries:,}-entry limit (possible zip bomb; "
+                           "DUPFINDER_MAX_ZIP_ENTRIES)") from None
+    except (OSError, ValueError, EOFError, struct.error) as e:
+        raise DatasetError(f"not a valid zip archive ({e})") from None
+    try:
+        fp.seek(0)
+        zf = zipfile.ZipFile(fp)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
         raise DatasetError(f"not a valid zip archive ({e})") from None
     with zf:
@@ -855,7 +976,7 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
                                "DUPFINDER_MAX_ZIP_UNCOMPRESSED)")
         b = _Builder(limits, kind, arg, progress)
         b.total = len(files)
-        taken: set[str] = set()
+        taken = _UniqueNames()
         inflated = 0
         for info in files:
             raw = _zip_name(info)
@@ -869,8 +990,8 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
                 reason = "encrypted entry"
             elif ename.lower().endswith(".zip"):
                 reason = "nested archive not expanded"
-            else:
-                reason = b.pre_check(ename, None)
+            else:  # a CSV's declared size can refuse it unread (it cannot make it read more: reads are capped)
+                reason = b.pre_check(ename, info.file_size if ename.lower().endswith(".csv") else None)
             if reason:
                 b.skip(ename, reason)
                 b.tick(ename)
@@ -878,7 +999,9 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
             # never trust the header's file_size: read at most the cap + 1 byte
             ratio_cap = max(RATIO_FLOOR_BYTES, int(info.compress_size * limits.max_zip_ratio))
             remaining = limits.max_zip_uncompressed - inflated
-            cap = min(limits.max_file_bytes, ratio_cap, remaining)
+            is_csv = ename.lower().endswith(".csv")
+            file_cap = b.csv_cap(ename) if is_csv else limits.max_file_bytes
+            cap = min(file_cap, ratio_cap, remaining)
             try:
                 with zf.open(info) as f:
                     data = f.read(cap + 1)
@@ -898,6 +1021,9 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
                 elif cap == ratio_cap:
                     reason = (f"compression ratio over the {limits.max_zip_ratio:g}:1 limit "
                               "(possible zip bomb; DUPFINDER_MAX_ZIP_RATIO)")
+                elif is_csv:
+                    reason = (b._csv_too_large(None) if cap == limits.max_csv_bytes
+                              else b._csv_budget_reason(ename))
                 else:
                     reason = f"file too large: exceeds the {_bytes(limits.max_file_bytes)} limit"
                 b.examined += 1
@@ -931,7 +1057,7 @@ def load_files(files: list[tuple[str, bytes]], labels: str | None = None, limits
     limits = _limits(limits)
     b = _Builder(limits, kind, arg, progress)
     b.total = len(files)
-    taken: set[str] = set()
+    taken = _UniqueNames()
     for fname, data in files:
         ename = _unique(_normalise(str(fname)) or "unnamed", taken)
         data = bytes(data) if not isinstance(data, bytes) else data
