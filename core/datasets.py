@@ -944,7 +944,7 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
     except OSError as e:
         raise DatasetError(f"cannot read the zip archive ({e.strerror or e})") from None
     with fp:
-        return _load_zip(fp, name, kind, arg, limits, progress)
+        return _load_zip(fp, _printable(name), kind, arg, limits, progress)
 
 
 def _load_zip(fp, name: str, kind: str, arg, limits: Limits, progress: Progress | None) -> Dataset:
@@ -1067,7 +1067,7 @@ def load_files(files: list[tuple[str, bytes]], labels: str | None = None, limits
         else:
             b.add(ename, data)
         b.tick(ename)
-    return b.finish(name, None, strip_wrapper=True)
+    return b.finish(_printable(str(name)), None, strip_wrapper=True)
 
 
 def load(path, labels: str | None = None, limits: Limits | None = None,
