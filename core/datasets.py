@@ -571,7 +571,7 @@ class _Builder:
         self.examined = 0
         self.kept_bytes = 0
         self.label_files: dict[str, bytes] = {}
-        self.csv_kept = {True: 0, False: 0}  # CSV bytes kept: labels files / other CSV files
+        self.csv_read = {True: 0, False: 0}  # CSV bytes read: labels files / other CSV files
         self.kind, self.arg = labels_kind, labels_arg
         self.progress = progress
         self.done = 0
@@ -610,7 +610,7 @@ class _Builder:
             return f"over the {self.limits.max_files:,}-file limit (DUPFINDER_MAX_FILES)"
         if size is not None and size > self.limits.max_csv_bytes:
             return self._csv_too_large(size)
-        if self.csv_cap(name) <= 0:
+        if self.csv_cap(name) <= 0 or (size is not None and size > self.csv_cap(name)):
             return self._csv_budget_reason(name)
         if size is not None and self.kept_bytes + size > self.limits.max_total_bytes:
             return (f"dataset size limit reached ({_bytes(self.limits.max_total_bytes)}, "
@@ -623,13 +623,18 @@ class _Builder:
 
     def _csv_budget_reason(self, name: str) -> str:
         kind = "labels files" if self.is_labels_file(name) else "CSV files"
-        return (f"CSV file not read: the {_bytes(self.limits.max_csv_bytes)} kept for {kind} in one dataset is used "
+        return (f"CSV file not read: the {_bytes(self.limits.max_csv_bytes)} of {kind} one dataset may read is used "
                 "up (DUPFINDER_MAX_CSV_BYTES)")
 
     def csv_cap(self, name: str) -> int:
         """Bytes worth reading of the CSV ``name``: its size cap, within what is left of its kind's budget."""
-        used = self.csv_kept[self.is_labels_file(name)]
+        used = self.csv_read[self.is_labels_file(name)]
         return min(self.limits.max_csv_bytes, self.limits.max_csv_bytes - used)
+
+    def charge_csv(self, name: str, n: int) -> None:
+        """Count ``n`` bytes of CSV read (kept or not) against its kind's budget: a CSV that lies about its size
+        and is refused after reading still used the budget, so CSV reads stay bounded per dataset."""
+        self.csv_read[self.is_labels_file(name)] += n
 
     def is_labels_file(self, name: str) -> bool:
         base = posixpath.basename(name).lower()
@@ -640,14 +645,17 @@ class _Builder:
 
     def csv(self, name: str, data: bytes) -> None:
         """A CSV file: counted as examined, kept for labelling within the budgets, and listed as skipped (it is
-        not an image). Labels files (``GROUND_TRUTH.csv``, the ``csv:PATH`` one) and other CSV files have one
-        budget of ``max_csv_bytes`` each, so a flood of other CSVs cannot push the labels out."""
+        not an image). Labels files (``GROUND_TRUTH.csv``, the ``csv:PATH`` one) and other CSV files may each read
+        ``max_csv_bytes`` per dataset, so a flood of other CSVs cannot push the labels out, and at most
+        2 x ``max_csv_bytes`` of CSV is ever read or kept."""
         self.examined += 1
         labels = self.is_labels_file(name)
+        over_budget = len(data) > self.csv_cap(name)
+        self.charge_csv(name, len(data))
         if len(data) > self.limits.max_csv_bytes:
             self.skip(name, self._csv_too_large(len(data)))
             return
-        if len(data) > self.csv_cap(name):
+        if over_budget:
             self.skip(name, self._csv_budget_reason(name))
             return
         if self.kept_bytes + len(data) > self.limits.max_total_bytes:
@@ -655,7 +663,6 @@ class _Builder:
                             "DUPFINDER_MAX_TOTAL_BYTES)")
             return
         self.label_files[name] = data
-        self.csv_kept[labels] += len(data)
         self.kept_bytes += len(data)
         self.skip(name, LABELS_REASON if labels else "not an image (CSV file)")
 
@@ -1022,6 +1029,7 @@ def _load_zip(fp, name: str, kind: str, arg, limits: Limits, progress: Progress 
                     reason = (f"compression ratio over the {limits.max_zip_ratio:g}:1 limit "
                               "(possible zip bomb; DUPFINDER_MAX_ZIP_RATIO)")
                 elif is_csv:
+                    b.charge_csv(ename, len(data))
                     reason = (b._csv_too_large(None) if cap == limits.max_csv_bytes
                               else b._csv_budget_reason(ename))
                 else:
