@@ -99,6 +99,8 @@ def _load(path: str, labels: str | None, bar, use_cache: bool = True) -> dataset
         raise NothingUsable(f"no such file or folder: {path}") from None
     except datasets.DatasetError as e:
         raise NothingUsable(f"{path}: {e}") from None
+    if ds.incomplete:
+        print(f"warning: {path}: {ds.incomplete}", file=sys.stderr)
     return ds
 
 

@@ -37,7 +37,8 @@ ACCOUNT_RE = re.compile(r"\*\*(\d+)\*\* images used \+ \*\*(\d+)\*\* skipped = \
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch):
-    monkeypatch.delenv("DUPFINDER_ALLOW_FOLDER", raising=False)
+    for var in ("DUPFINDER_LOCAL", "DUPFINDER_ALLOW_FOLDER"):  # hosted mode
+        monkeypatch.delenv(var, raising=False)
 
 
 def _upload(files: list[tuple[str, bytes, str]], page: str | None = None) -> AppTest:
