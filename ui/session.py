@@ -318,7 +318,7 @@ def _method_params_widgets(method: Method) -> dict:
             text = st.text_input(p.name.replace("_", " "), value=str(p.default or ""), key=key, help=p.help)
             why = folder_access.refusal(text, config.allowed_roots()) if text else None
             if why:
-                st.warning(f"{p.name.replace('_', ' ')} refused: {why}")
+                st.warning(f"{p.name.replace('_', ' ')} refused: {md_escape(why)}")
             values[p.name] = text if text and not why else p.default
     return values
 
@@ -395,7 +395,7 @@ def sidebar() -> None:
         try:
             st.session_state["_method"] = (m, m.resolve_params(params))
         except ValueError as e:
-            st.warning(str(e))
+            st.warning(md_escape(e))  # may quote a typed value
             st.session_state["_method"] = (m, m.default_params())
 
 
