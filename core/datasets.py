@@ -251,6 +251,9 @@ def _printable(name: str) -> str:
 
 def _normalise(name: str) -> str:
     """Relative posix form: backslashes to '/', drive and leading '/' stripped, no '.'/'..'."""
+    if ("\\" not in name and "//" not in name and "/." not in name and not name.startswith(("/", "."))
+            and not name.endswith("/") and name[1:2] != ":"):
+        return _printable(name)  # already normal (the common case; a 1M-row labels CSV normalises every row)
     name = name.replace("\\", "/")
     name = re.sub(r"^[A-Za-z]:", "", name)
     parts = [p for p in name.split("/") if p not in ("", ".", "..")]
