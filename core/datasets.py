@@ -978,6 +978,8 @@ def _load_zip(fp, name: str, kind: str, arg, limits: Limits, progress: Progress 
         count = f"{e.count:,} entries exceed" if e.exact else f"more than {limits.max_zip_entries:,} entries exceed"
         raise DatasetError(f"zip refused: {count} the {limits.max_zip_entries:,}-entry limit (possible zip bomb; "
                            "DUPFINDER_MAX_ZIP_ENTRIES)") from None
+    except zipdir.ZipRefused as e:
+        raise DatasetError(f"zip refused: {e.reason} (possible zip bomb)") from None
     except (OSError, ValueError, EOFError, struct.error) as e:
         raise DatasetError(f"not a valid zip archive ({e})") from None
     try:

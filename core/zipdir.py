@@ -8,6 +8,13 @@ entries; then, because :mod:`zipfile` walks the directory by its byte size and n
 record says 10 and holds 10 M), it walks the directory's fixed-size headers itself and stops at ``max_entries + 1``.
 The work is O(min(entries, max_entries)) header reads, whatever the archive says.
 
+The same walk bounds the other per-entry cost of parsing a directory: ``zipfile`` splits each entry's extra field
+into records by re-slicing the remaining bytes (``ZipInfo._decodeExtra``), quadratic in the field's length: one
+64 KiB field of empty records costs ~0.1 s, so a 20 MB upload of such entries is a minute of CPU. Extra fields
+are legitimately tens of bytes (ZIP64 sizes, timestamps, Unix ids, a Unicode path): an entry's field over
+:data:`MAX_EXTRA_FIELD_BYTES`, or fields whose total parsing work exceeds :data:`MAX_EXTRA_FIELD_WORK`, refuse the
+archive.
+
 Reference: APPNOTE.TXT (PKWARE), sections 4.3.12 (central directory header), 4.3.14-4.3.16 (ZIP64 end of central
 directory record and locator, end of central directory record).
 """
@@ -17,7 +24,8 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["ZipDirectory", "ZipEntryLimit", "check_entry_count", "read_directory"]
+__all__ = ["MAX_EXTRA_FIELD_BYTES", "MAX_EXTRA_FIELD_WORK", "ZipDirectory", "ZipEntryLimit", "ZipRefused",
+           "check_entry_count", "read_directory"]
 
 _EOCD = struct.Struct("<4s4H2LH")  # signature, disk, cd disk, entries here, entries total, cd size, cd offset, comment
 _EOCD_SIG = b"PK\x05\x06"
@@ -28,9 +36,22 @@ _EOCD64_SIG = b"PK\x06\x06"
 _CDH = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header (46 bytes + name + extra + comment)
 _CDH_SIG = b"PK\x01\x02"
 _MAX_COMMENT = 1 << 16
+#: Bytes of one entry's extra field in the central directory (real ones: tens of bytes; a Unicode path: the name).
+MAX_EXTRA_FIELD_BYTES = 4096
+#: Sum over entries of (extra-field length)^2: what ``zipfile`` copies, to a constant, while splitting the fields.
+#: 20,000 entries of 100-byte fields use 5% of it; 256 entries of the largest allowed field use all of it.
+MAX_EXTRA_FIELD_WORK = 1 << 32
 
 
-class ZipEntryLimit(Exception):
+class ZipRefused(Exception):
+    """The archive's directory is refused before ``zipfile`` parses it; ``reason`` says why (human-readable)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ZipEntryLimit(ZipRefused):
     """The archive holds more entries than allowed.
 
     Attributes
@@ -42,7 +63,7 @@ class ZipEntryLimit(Exception):
     """
 
     def __init__(self, count: int, exact: bool):
-        super().__init__(f"{count} entries" + ("" if exact else " or more"))
+        super().__init__(f"{count:,} entries" + ("" if exact else " or more"))
         self.count, self.exact = count, exact
 
 
@@ -95,7 +116,8 @@ def read_directory(fp: BinaryIO) -> ZipDirectory | None:
 
 
 def check_entry_count(fp: BinaryIO, max_entries: int) -> int | None:
-    """Raise :class:`ZipEntryLimit` if the archive in ``fp`` holds more than ``max_entries`` entries.
+    """Raise :class:`ZipEntryLimit` if the archive in ``fp`` holds more than ``max_entries`` entries, or
+    :class:`ZipRefused` if its extra fields would make :mod:`zipfile`'s parsing quadratic (module docstring).
 
     First the declared total (no directory read), then a walk over the directory's headers that stops at
     ``max_entries + 1`` (a lying end record cannot make :mod:`zipfile` parse more). A malformed directory ends the
@@ -120,7 +142,7 @@ def check_entry_count(fp: BinaryIO, max_entries: int) -> int | None:
     if d.start < 0:
         return 0
     fp.seek(d.start)
-    pos = count = 0
+    pos = count = extra_work = 0
     buf, buf_pos = b"", 0  # a read-ahead window over the directory: one read per ~1 MiB, not per header
     while pos < d.size:
         if buf_pos + _CDH.size > len(buf):
@@ -131,7 +153,15 @@ def check_entry_count(fp: BinaryIO, max_entries: int) -> int | None:
         h = _CDH.unpack_from(buf, buf_pos)
         if h[0] != _CDH_SIG:
             break
-        step = _CDH.size + h[12] + h[13] + h[14]  # + name, extra field and comment lengths
+        extra = h[13]
+        if extra > MAX_EXTRA_FIELD_BYTES:
+            raise ZipRefused(f"entry {count + 1:,} has a {extra:,}-byte extra field (over "
+                             f"{MAX_EXTRA_FIELD_BYTES:,}; real ones are tens of bytes)")
+        extra_work += extra * extra
+        if extra_work > MAX_EXTRA_FIELD_WORK:
+            raise ZipRefused(f"the entries' extra fields are too large to parse ({count + 1:,} entries with fields "
+                             f"up to {MAX_EXTRA_FIELD_BYTES:,} bytes)")
+        step = _CDH.size + h[12] + extra + h[14]  # + name, extra field and comment lengths
         pos += step
         buf_pos += step
         count += 1
