@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m core search|duplicates|evaluate|experiment|methods ...``.
+"""Command-line interface: ``python -m core search|duplicates|evaluate|experiment|methods|index|compare|clean|undo``.
 
 Exit codes: 0 success (also when some files were skipped), 1 nothing usable was given, 2 bad usage (the message
 names the valid choices). Progress bars go to stderr; results (text or ``--json``) to stdout.
@@ -10,6 +10,7 @@ import json
 import math
 import sys
 import time
+from types import SimpleNamespace
 
 from . import datasets, images
 from .encoding import encode_dataset, encode_file
@@ -132,6 +133,14 @@ def _print_skipped(skipped: list[dict]) -> None:
             print(f"  {s['file']}: {s['reason']}")
 
 
+def _helpers() -> SimpleNamespace:
+    """What the subcommand modules (core/collection/cli.py) use from this CLI, handed to them rather than imported
+    (under ``python -m core`` this module is ``__main__``: a second import would make new exception classes)."""
+    return SimpleNamespace(UsageError=UsageError, NothingUsable=NothingUsable, ProgressBar=ProgressBar,
+                           method=_method, params=_params, load=_load, skipped_json=_skipped_json,
+                           print_skipped=_print_skipped)
+
+
 def cmd_search(a) -> int:
     from .search import search
 
@@ -166,6 +175,7 @@ def cmd_search(a) -> int:
 
 
 def cmd_duplicates(a) -> int:
+    from .collection.groups import duplicates_regrouped
     from .search import find_duplicates, item_info
 
     m = _method(a.method)
@@ -177,6 +187,7 @@ def cmd_duplicates(a) -> int:
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
     dup = find_duplicates(feats, thr, info=item_info(ds.items), progress=bar)
+    dup = duplicates_regrouped(dup, feats.names, a.groups)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     groups = dup.group_members()
     if a.json:
@@ -283,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--method", required=True, help=f"one of: {names}")
     d.add_argument("--threshold", type=float)
     d.add_argument("--param", action="append", metavar="NAME=VALUE")
+    d.add_argument("--groups", choices=["components", "strict"], default="components",
+                   help="components: chains form one group; strict: only images within the threshold of the keeper")
     common(d)
     d.set_defaults(fn=cmd_duplicates)
 
@@ -305,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("methods", help="list the registered methods")
     m.add_argument("--markdown", action="store_true", help="print the README's methods table")
     m.set_defaults(fn=cmd_methods, json=False)
+
+    from .collection.cli import register  # index build|update|query, compare, clean, undo
+    register(sub, common, _helpers())
     return p
 
 
