@@ -38,8 +38,6 @@ accept ``K``/``M``/``G``/``T`` suffixes (binary: ``2G`` = 2 GiB):
 
 from __future__ import annotations
 
-import bisect
-import csv
 import dataclasses
 import errno
 import hashlib
@@ -49,7 +47,6 @@ import posixpath
 import re
 import stat
 import struct
-import unicodedata
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -57,7 +54,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from . import config, folder_access, images, zipdir
+from . import config, folder_access, images, label_csv, zipdir
+from .names import UniqueNames as _UniqueNames  # display-safe, relative, unique names (core.names)
+from .names import normalise as _normalise
+from .names import printable as _printable
+from .names import unique as _unique
 
 __all__ = [
     "Dataset", "DatasetError", "Item", "Limits", "Skipped", "apply_labels", "load", "load_files",
@@ -236,64 +237,6 @@ def natural_key(name: str):
     return (tuple(parts), name)
 
 
-#: Unicode categories replaced in names: controls (Cc), format characters (Cf: bidi overrides such as U+202E that
-#: make ``gpj.exe`` read as ``exe.jpg``, zero-width characters that make two names look alike), lone surrogates
-#: (Cs) and line/paragraph separators (Zl, Zp), which break a line in a terminal or a table like a newline.
-_UNPRINTABLE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
-
-
-def _printable(name: str) -> str:
-    """Replace control, format (bidi, zero-width) and separator characters by U+FFFD (see ``_UNPRINTABLE``)."""
-    if name.isprintable():  # C-speed fast path: no Cc/Cf/Cs/Zl/Zp (nor Zs/Co/Cn, which are kept) in the name
-        return name
-    return "".join("\ufffd" if unicodedata.category(c) in _UNPRINTABLE else c for c in name)
-
-
-def _normalise(name: str) -> str:
-    """Relative posix form: backslashes to '/', drive and leading '/' stripped, no '.'/'..'."""
-    if ("\\" not in name and "//" not in name and "/." not in name and not name.startswith(("/", "."))
-            and not name.endswith("/") and name[1:2] != ":"):
-        return _printable(name)  # already normal (the common case; a 1M-row labels CSV normalises every row)
-    name = name.replace("\\", "/")
-    name = re.sub(r"^[A-Za-z]:", "", name)
-    parts = [p for p in name.split("/") if p not in ("", ".", "..")]
-    return _printable("/".join(parts))
-
-
-class _UniqueNames(set):
-    """Names already given in one dataset, plus, per repeated name, the next ``(k)`` suffix to try.
-
-    The counter makes :func:`_unique` linear in the number of files: without it, the k-th ``a.jpg`` would test
-    ``a (2).jpg`` ... ``a (k).jpg`` again (20,000 entries named ``a.jpg``: 200 M probes, minutes).
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.next_suffix: dict[str, int] = {}
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    """``name``, or ``stem (2).ext``, ``stem (3).ext`` ... if already taken; records it.
-
-    With a :class:`_UniqueNames` the search for a free suffix resumes where the previous one for ``name`` stopped.
-    """
-    if name not in taken:
-        taken.add(name)
-        return name
-    d, base = posixpath.split(name)
-    stem, ext = posixpath.splitext(base)
-    counters = getattr(taken, "next_suffix", None)
-    i = counters.get(name, 2) if counters is not None else 2
-    while True:
-        cand = posixpath.join(d, f"{stem} ({i}){ext}")
-        i += 1
-        if cand not in taken:
-            taken.add(cand)
-            if counters is not None:
-                counters[name] = i
-            return cand
-
-
 def _is_hidden(name: str) -> bool:
     for part in name.split("/"):
         if part.startswith(".") or part.lower() in _SYSTEM_NAMES:
@@ -359,44 +302,11 @@ def _spec_string(kind: str, arg) -> str | None:
     return kind
 
 
-def _read_csv_labels(data: bytes) -> list[tuple[str, str | None]]:
-    """Rows ``(file, group)`` of a labels CSV (header optional, ',', ';' or tab separated)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        return []
-    first = lines[0]
-    delim = max((",", ";", "\t"), key=first.count)
-    rows = list(csv.reader(lines, delimiter=delim))
-    fi, gi = 0, 1
-    head = [c.strip().lower() for c in rows[0]]
-    file_cols = ("file", "filename", "file_name", "name", "path", "image")
-    group_cols = ("group", "label", "class", "group_id")
-    if any(c in file_cols for c in head) or any(c in group_cols for c in head):
-        fi = next((i for i, c in enumerate(head) if c in file_cols), 0)
-        gi = next((i for i, c in enumerate(head) if c in group_cols), 1 if fi != 1 else 0)
-        rows = rows[1:]
-    out = []
-    for r in rows:
-        if len(r) <= max(fi, gi):
-            continue
-        f = _normalise(r[fi].strip())
-        g = r[gi].strip()
-        if f:
-            out.append((f, g or None))
-    return out
+_read_csv_labels = label_csv.read_rows
 
 
 def _csv_groups(names: list[str], data: bytes) -> tuple[dict[str, str | None], list[str]]:
-    """Match CSV rows to item names: exact path, else unique path suffix, else unique basename.
-
-    Lookups go through indexes built once, not a scan of the names per row: a set for exact paths, the names
-    reversed and sorted for suffixes (the names ending in ``"/" + f`` are the reversed names starting with
-    ``reversed(f) + "/"``: one contiguous run, found by bisection) and a dict for basenames. Work is
-    O((rows + names) log names) in string comparisons, whatever the depth of the paths.
+    """Group of each name from a labels CSV (:func:`core.label_csv.match`), and notes about the match.
 
     Raises
     ------
@@ -407,38 +317,8 @@ def _csv_groups(names: list[str], data: bytes) -> tuple[dict[str, str | None], l
     if len(data) > cap:
         raise DatasetError(f"labels CSV too large: {_bytes(len(data))} exceeds the {_bytes(cap)} limit "
                            "(DUPFINDER_MAX_CSV_BYTES)")
-    rows = _read_csv_labels(data)
-    exact = set(names)
-    reversed_names = sorted(n[::-1] for n in names)
-    by_base: dict[str, list[str]] = {}
-    for n in names:
-        hits = by_base.setdefault(posixpath.basename(n), [])
-        if len(hits) < 2:  # unique or not is all that matters
-            hits.append(n)
-
-    def unique_suffix(f: str) -> str | None:
-        key = f[::-1] + "/"
-        i = bisect.bisect_left(reversed_names, key)
-        if i < len(reversed_names) and reversed_names[i].startswith(key) and not (
-                i + 1 < len(reversed_names) and reversed_names[i + 1].startswith(key)):
-            return reversed_names[i][::-1]
-        return None
-
-    out: dict[str, str | None] = {}
-    unmatched = 0
-    for f, g in rows:
-        if f in exact:
-            out[f] = g
-            continue
-        hit = unique_suffix(f)
-        if hit is not None:
-            out[hit] = g
-            continue
-        cands = by_base.get(posixpath.basename(f), ())
-        if len(cands) == 1:
-            out[cands[0]] = g
-        else:
-            unmatched += 1
+    rows = label_csv.read_rows(data)
+    out, unmatched = label_csv.match(names, rows)
     notes = []
     if not rows:
         notes.append("labels CSV has no rows")
