@@ -501,6 +501,31 @@ def test_cli_experiment_csv_neutralises_formula_names(tmp_path):
     assert pd.api.types.is_numeric_dtype(df["strength"])  # numbers stay numbers
 
 
+def test_cli_accounts_for_every_hostile_file_with_a_reason(tmp_path, monkeypatch):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    files = {
+        "flood.png": _png(*[C.png_chunk(b"tEXt", b"k\x00v")] * 5_000),
+        "idat-flood.png": _png(C.png_chunk(b"IDAT", b"") * 20_000),
+        "anim.gif": _gif_with_frames(20_000),
+        "big.csv": b"file,group\n" + b"a.jpg,g\n" * 2_000,
+        "notes.csv": b"file,group\n",
+        "rtl\u202egpj.jpg": C.jpeg_bytes(seed=10),
+        "plain.jpg": C.jpeg_bytes(seed=11),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    monkeypatch.setenv("DUPFINDER_MAX_CSV_BYTES", "4K")
+    code, out, err = _cli("duplicates", folder, "--method", "ahash", "--json", "--no-cache")
+    assert code == 0, err
+    doc = json.loads(out)
+    reasons = {s["file"]: s["reason"] for s in doc["skipped"]}
+    assert doc["images"] + len(doc["skipped"]) == len(files)  # used + skipped = given
+    assert "metadata chunks" in reasons["flood.png"] and "image-data chunks" in reasons["idat-flood.png"]
+    assert "CSV file too large" in reasons["big.csv"] and "not an image (CSV file)" == reasons["notes.csv"]
+    assert "rtl\ufffdgpj.jpg" in doc["copies"] and "anim.gif" in doc["copies"]
+
+
 # ------------------------------------------------------------------------------------------------ CSV exports
 def test_groups_csv_neutralises_formulas_in_text_not_numbers():
     df = pd.DataFrame({"group_id": [1, 1, 2, 2, 3], "name": [FORMULA_NAME, "+1.jpg", "-2.jpg", "@x.jpg", "\tq.jpg"],
