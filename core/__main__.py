@@ -241,14 +241,14 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_experiment(a) -> int:
-    from . import experiments
+    from . import experiments, export
 
     methods, ds, bar = _methods_and_dataset(a)
     try:
         df = experiments.run_cli_experiment(a.kind, ds, methods, cache=not a.no_cache, progress=bar)
     except ValueError as e:  # e.g. an experiment that needs labels on an unlabelled dataset
         raise NothingUsable(str(e)) from None
-    df.to_csv(a.out, index=False)
+    export.csv_safe(df).to_csv(a.out, index=False)  # names that start like a formula stay text in a spreadsheet
     print(f"wrote {len(df)} rows to {a.out}")
     _print_skipped(_skipped_json(ds.skipped))
     return 0

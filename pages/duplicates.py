@@ -11,12 +11,13 @@ from core.charts import copies_bar
 from core.search import find_duplicates, item_info
 from ui import session as S
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/filter_none: Duplicates")
 ds = S.current_dataset()
 m, params = S.current_method()
-st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar). "
+st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar). "
            "Images closer than the threshold are linked; linked images form a group.")
 
 thr = S.threshold_slider(m, params, key="dup_thr")
@@ -79,10 +80,11 @@ else:
         idx = [feats.index(n) for n in names]
         to_keep = feats.pairwise(feats.data[[feats.index(keeper)]], feats.data[idx])[0]
         with st.container(border=True):
-            head = f"**Group {g['group_id']}** · {len(names)} images · keep :material/star: `{W.short(keeper, 40)}`"
+            head = (f"**Group {g['group_id']}** · {len(names)} images · keep :material/star: "
+                    f"**{md_escape(W.short(keeper, 40))}**")
             if labels is not None:
                 counts = Counter(str(labels.get(n)) for n in names)
-                head += " · labels: " + ", ".join(f"{k} ×{v}" for k, v in counts.most_common())
+                head += " · labels: " + ", ".join(f"{md_escape(k)} ×{v}" for k, v in counts.most_common())
             st.markdown(head)
             ncols = min(6, max(4, len(names)))
             for s in range(0, len(names), ncols):
@@ -93,7 +95,7 @@ else:
                         st.image(W.item_thumb(ds, n), width="stretch")
                         badge = ":orange-badge[:material/star: keep]" if n == keeper else f"copy · `{W.fmt_score(m, float(sc))}`"
                         st.markdown(f"{badge}  \n{it.width}×{it.height} · {it.size_bytes / 1024:.0f} KB")
-                        st.caption(W.short(n), help=n)
+                        st.caption(md_escape(W.short(n)), help=md_escape(n))
     st.caption("Suggested keeper: the most pixels, then the largest file, then the first name. Scores under the "
                f"copies are to the keeper, in {m.unit}.")
 

@@ -7,12 +7,13 @@ from core import demo
 from core.search import search
 from ui import session as S
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/search: Search")
 ds = S.current_dataset()
 m, params = S.current_method()
-st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar)")
+st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar)")
 
 q = W.query_panel(ds, key="search")
 c1, c2 = st.columns([3, 1])
@@ -25,7 +26,7 @@ with c2:
 feats = S.cached_features(ds, m, params)
 row, exclude, err = W.query_row(q, feats)
 if err:
-    st.error(err)
+    st.error(md_escape(err))
     st.stop()
 if len(feats) == 0:
     st.warning("No usable images in this dataset.")

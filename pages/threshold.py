@@ -11,12 +11,13 @@ from core.evaluation import labelled_pair_scores, suggest_threshold, threshold_s
 from core.search import nearest_neighbours
 from ui import session as S
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/tune: Threshold explorer")
 ds = S.current_dataset()
 m, params = S.current_method()
-st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.label}** — {m.unit}, "
+st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** — {m.unit}, "
            f"{'higher' if m.higher_is_closer else 'lower'} = closer. The threshold you set here is used by every "
            "page.")
 

@@ -202,8 +202,10 @@ def _zip_of(prefix: str, seeds: range) -> tuple[bytes, list[str]]:
 
 
 def _names_on_page(at) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption]
+    """The page's Markdown texts as displayed: names are shown backslash-escaped (ui.text.md_escape)."""
+    text = "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption]
                      + [str(getattr(b, "label", "")) for b in at.button])
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
 
 
 def test_two_sessions_do_not_see_each_other():

@@ -32,6 +32,7 @@ from core.encoding import Features, encode_dataset
 from core.methods import ARTICLE, METHODS, REGISTRY, Method
 
 from .caching import ByteLRU
+from .text import md_escape
 
 # ------------------------------------------------------------------------------------------------ constants
 DEMO_SETS: dict[str, tuple[str, Callable]] = {
@@ -255,6 +256,19 @@ def _labelled(ds: D.Dataset, kind: str, arg, csv_bytes: bytes | None = None, sha
     return out
 
 
+def _label_csv_upload(up) -> bytes | None:
+    """The uploaded labels CSV's bytes, or None (with a message) when it is over ``DUPFINDER_MAX_CSV_BYTES``:
+    refused by its size before it is read or parsed."""
+    if up is None:
+        return None
+    cap = config.budgets().max_csv_bytes
+    if up.size > cap:
+        st.error(f"Labels CSV refused: {up.size / 2**20:.1f} MB is over the {cap / 2**20:.0f} MB limit "
+                 "(DUPFINDER_MAX_CSV_BYTES). Give one row per image: `file,group`.")
+        return None
+    return up.getvalue()
+
+
 # ------------------------------------------------------------------------------------------------ sidebar
 def _method_params_widgets(method: Method) -> dict:
     """One widget per parameter of ``method`` (keys are per method, so switching methods keeps each one's values)."""
@@ -279,7 +293,7 @@ def _method_params_widgets(method: Method) -> dict:
             text = st.text_input(p.name.replace("_", " "), value=str(p.default or ""), key=key, help=p.help)
             why = folder_access.refusal(text, config.allowed_roots()) if text else None
             if why:
-                st.warning(f"{p.name.replace('_', ' ')} refused: {why}")
+                st.warning(f"{p.name.replace('_', ' ')} refused: {md_escape(why)}")
             values[p.name] = text if text and not why else p.default
     return values
 
@@ -314,7 +328,7 @@ def sidebar() -> None:
                 path = st.text_input("Folder on this computer", key=K_FOLDER, placeholder="/path/to/photos")
                 ds = _folder_dataset(path) if path else None
             if st.session_state.get("_ds_error"):
-                st.error(st.session_state["_ds_error"])
+                st.error(md_escape(st.session_state["_ds_error"]))
             if ds is not None:
                 kinds = list(LABELLINGS)
                 lab = st.selectbox("Ground truth", kinds, key=K_LABELS, format_func=LABELLINGS.get,
@@ -327,15 +341,15 @@ def sidebar() -> None:
                 elif lab == "csv":
                     up = st.file_uploader("Labels CSV (file,group) — optional if the data holds GROUND_TRUTH.csv",
                                           type=["csv"], key=K_CSV)
-                    csv_bytes = up.getvalue() if up is not None else None
+                    csv_bytes = _label_csv_upload(up)
                 if lab == "auto":
                     lab, arg = _auto_labels(ds)
                 try:
                     ds = _labelled(ds, lab, arg, csv_bytes)
                 except (D.DatasetError, ValueError) as e:
-                    st.warning(f"Labels not applied: {e}")
+                    st.warning(f"Labels not applied: {md_escape(e)}")
                 for note in ds.notes[:5]:
-                    st.caption(f":material/info: {note}")
+                    st.caption(f":material/info: {md_escape(note)}")
             st.session_state["_dataset"] = ds
         cur = st.session_state.get("_dataset")
         if cur is not None:
@@ -356,7 +370,7 @@ def sidebar() -> None:
         try:
             st.session_state["_method"] = (m, m.resolve_params(params))
         except ValueError as e:
-            st.warning(str(e))
+            st.warning(md_escape(e))  # may quote a typed value
             st.session_state["_method"] = (m, m.default_params())
 
 

@@ -21,6 +21,7 @@ from core.encoding import Features, encode_file
 from core.methods import Method
 
 from . import session as S
+from .text import md_escape
 
 THUMB = 200  # px, long side of gallery thumbnails (square canvas)
 #: Rows of a table sent to the browser at once (a pair list can hold ``config.budgets().max_pairs`` rows).
@@ -131,7 +132,7 @@ def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns:
                 cap = short(r.name)
                 if truth is not None and r.name in truth:
                     cap += " · " + ("true duplicate" if truth[r.name] else "different picture")
-                st.caption(cap, help=r.name)
+                st.caption(md_escape(cap), help=md_escape(r.name))
                 if on_pick is not None:
                     st.button("Use as query", key=f"{key}::pick::{r.name}", on_click=on_pick, args=(r.name,),
                               width="stretch")
@@ -156,8 +157,8 @@ def thumbnail_picker(dataset: Dataset, on_pick: Callable[[str], None], *, key: s
             with col:
                 st.image(item_thumb(dataset, name, 160), width="stretch")
                 is_sel = name == selected
-                st.button(short(name, 22), key=f"{key}::{name}", on_click=on_pick, args=(name,), width="stretch",
-                          type="primary" if is_sel else "secondary", help=name,
+                st.button(md_escape(short(name, 22)), key=f"{key}::{name}", on_click=on_pick, args=(name,), width="stretch",
+                          type="primary" if is_sel else "secondary", help=md_escape(name),
                           icon=":material/check:" if is_sel else None)
     if not chunk:
         st.caption("No image matches the filter.")
@@ -233,7 +234,7 @@ def query_panel(dataset: Dataset, *, key: str) -> dict:
     with c1:
         st.image(query_thumb(dataset, q), width="stretch")
         where = {"dataset": "picked from the dataset", "upload": "uploaded", "demo": "demo query (not in the set)"}
-        st.caption(f"**Query:** {short(q['name'], 40)} — {where[q['kind']]}", help=q["name"])
+        st.caption(f"**Query:** {md_escape(short(q['name'], 40))} — {where[q['kind']]}", help=md_escape(q["name"]))
     with c2:
         up = st.file_uploader("Upload a query image", key=f"{key}::upload",
                               help="Any image file; or pick one from the dataset below.")
