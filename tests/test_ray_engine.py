@@ -282,3 +282,33 @@ def test_ray_address_needs_the_ray_engine(folder, tmp_path, capsys):
     assert cli("index", "build", folder, "--methods", "ahash", "--out", tmp_path / "idx",
                "--ray-address", "auto") == 2
     assert "--engine ray" in capsys.readouterr().err
+
+
+def test_a_batch_is_encoded_in_pieces_within_the_decode_pixel_budget(folder, monkeypatch):
+    """encode_batch (what a Ray worker runs) encodes as soon as the decoded pixels reach the budget: the rows are the
+    same as one encode of the whole batch, and a failing file in the middle keeps its place."""
+    import pyarrow as pa
+
+    from core.collection.ray_engine import encode_batch
+
+    ds = datasets.load(str(folder / "d1"))
+    items = ds.items[:10]
+    bad = datasets.load(str(folder / "bad")).items  # garbage.png, short.png: pass the scan, fail to decode
+    jobs = items[:5] + bad + items[5:]
+    table = pa.table({"cid": [it.content_id for it in jobs], "path": [it.path for it in jobs],
+                      "data": pa.array([b""] * len(jobs), pa.binary())})
+    m = get("phash")
+    p = m.resolve_params({})
+    calls = []
+    real = m.encode
+    spy = m.with_(encode=lambda imgs, **kw: calls.append(len(imgs)) or real(imgs, **kw))
+    monkeypatch.setenv("DUPFINDER_DECODE_BATCH_PIXELS", str(3 * 64 * 48))  # three 64x48 images
+    out = encode_batch(spy, p, table).to_pydict()
+    assert calls == [3, 3, 3, 1]
+    local = cbuild.local_engine(cache=False, workers=0)(jobs, m, {})
+    for cid, feat, reason in zip(out["cid"], out["feature"], out["reason"]):
+        if cid in local.failed:
+            assert reason == local.failed[cid] and feat == b""
+        else:
+            assert reason == "" and feat == local.rows[cid].tobytes()
+    assert sum(1 for r in out["reason"] if r) == 2

@@ -1,9 +1,10 @@
 """The Ray engine: the *map over files* of an index build or update, run on a Ray cluster with Ray Data.
 
-:func:`core.collection.build.build` and :func:`~core.collection.build.update` take an :data:`~core.collection.build.Engine`
-(items -> rows and failures by content hash). :class:`RayEngine` is one: the driver (the machine running
-``python -m core index ...``) scans the dataset as usual, hands Ray the list of (content hash, name, path) of the
-images to encode, and the Ray workers read, decode and encode them; the driver writes the index files.
+:func:`core.collection.build.build` and :func:`~core.collection.build.update` take an
+:data:`~core.collection.build.Engine` (items -> rows and failures by content hash). :class:`RayEngine` is one: the
+driver (the machine running ``python -m core index ...``) scans the dataset as usual, hands Ray the list of (content
+hash, name, path) of the images to encode, and the Ray workers read, decode and encode them; the driver writes the
+index files.
 
 * **Same result as the local engine.** Workers decode with :func:`core.encoding.decode_for` (the same function, the
   same reason strings for unreadable or corrupt files) and encode with the method's own ``encode``; rows travel back
@@ -38,10 +39,12 @@ import hashlib
 import logging
 import os
 import socket
+import time
 from typing import Any, Sequence
 
 import numpy as np
 
+from ..config import budgets
 from ..datasets import Item
 from ..encoding import ENCODE_IN_PARENT_FAMILIES, decode_for, default_workers
 from ..images import ImageError
@@ -109,38 +112,57 @@ def _read(path: str, data: bytes, cid: str):
 def encode_batch(method: Method, params: dict, batch) -> "Any":
     """Decode and encode one batch (a ``pyarrow.Table`` with columns cid, path, data) -> a ``pyarrow.Table`` with
     columns cid, feature (the row's bytes, empty on failure), dtype, dim, reason (empty on success), missing (a
-    path this worker could not find), host."""
+    path this worker could not find), host, t0 and t1 (the worker's clock, seconds since the epoch, when the batch
+    started and ended) and cpu (CPU seconds of the worker process, all its threads): the throughput figures.
+
+    Decoded images are encoded as soon as they hold ``decode_batch_pixels`` pixels (:func:`core.config.budgets`),
+    so a batch of 12 MP PNGs never holds more than that budget of decoded pixels (+ one image) in a worker.
+    """
     import pyarrow as pa
 
+    t0, c0 = time.time(), time.process_time()
     cids = batch.column("cid").to_pylist()
     paths = batch.column("path").to_pylist()
     datas = batch.column("data").to_pylist()
     reasons = [""] * len(cids)
     missing = [False] * len(cids)
-    imgs, ok = [], []
+    feats = [b""] * len(cids)
+    fmt = {"dtype": "", "dim": 0}
+    budget = budgets().decode_batch_pixels
+    imgs: list = []
+    ok: list[int] = []
+
+    def flush() -> None:
+        if imgs:
+            rows = np.ascontiguousarray(method.encode(imgs, **params))
+            fmt["dtype"], fmt["dim"] = rows.dtype.str, int(rows.shape[1])
+            for r, k in enumerate(ok):
+                feats[k] = rows[r].tobytes()
+            imgs.clear()
+            ok.clear()
+
     for k, (cid, path, data) in enumerate(zip(cids, paths, datas)):
         src, reason, missing[k] = _read(path, data, cid)
         if reason is None:
             try:
-                imgs.append(decode_for(method, src))
-                ok.append(k)
-                continue
+                img = decode_for(method, src)
             except ImageError as e:
                 reason = e.reason
+            else:
+                imgs.append(img)
+                ok.append(k)
+                if sum(im.width * im.height for im in imgs) >= budget:
+                    flush()
+                continue
         reasons[k] = reason
-    feats = [b""] * len(cids)
-    dtype, dim = "", 0
-    if imgs:
-        rows = np.ascontiguousarray(method.encode(imgs, **params))
-        dtype, dim = rows.dtype.str, int(rows.shape[1])
-        for r, k in enumerate(ok):
-            feats[k] = rows[r].tobytes()
-    host = socket.gethostname()
+    flush()
+    host, n, t1, cpu = socket.gethostname(), len(cids), time.time(), time.process_time() - c0
     return pa.table({"cid": pa.array(cids, pa.string()), "feature": pa.array(feats, pa.binary()),
-                     "dtype": pa.array([dtype] * len(cids), pa.string()),
-                     "dim": pa.array([dim] * len(cids), pa.int64()),
+                     "dtype": pa.array([fmt["dtype"]] * len(cids), pa.string()),
+                     "dim": pa.array([fmt["dim"]] * len(cids), pa.int64()),
                      "reason": pa.array(reasons, pa.string()), "missing": pa.array(missing, pa.bool_()),
-                     "host": pa.array([host] * len(cids), pa.string())})
+                     "host": pa.array([host] * n, pa.string()), "t0": pa.array([t0] * n, pa.float64()),
+                     "t1": pa.array([t1] * n, pa.float64()), "cpu": pa.array([cpu] * n, pa.float64())})
 
 
 def encode_task(batch, method_name: str, params: dict, key: str):
@@ -200,6 +222,9 @@ class RayEngine:
         self.progress = progress
         self._started = False
         self._connected = False
+        #: figures of the last call: images, busy (sum of the batches' worker seconds), cpu (their CPU seconds),
+        #: span (first batch start to last batch end, worker clocks), in seconds
+        self.stats: dict[str, float] = {}
 
     # --- cluster ------------------------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -220,8 +245,9 @@ class RayEngine:
                          logging_level="warning")
             else:
                 n = self.workers if self.workers else max(1, default_workers())
-                ray.init(num_cpus=n, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False,
-                         logging_level="warning")
+                # address="local": always a new cluster of our own, never one found on this machine
+                ray.init(address="local", num_cpus=n, include_dashboard=False, runtime_env=runtime_env,
+                         log_to_driver=False, logging_level="warning")
                 self._started = True
         ctx = self.ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the CLI has its own progress line
@@ -254,8 +280,11 @@ class RayEngine:
         rows: dict[str, np.ndarray] = {}
         failed: dict[str, str] = {}
         state = {"done": 0}
+        self.stats = {"images": 0, "busy": 0.0, "cpu": 0.0, "start": float("inf"), "end": 0.0}
         for s in range(0, len(items), CHUNK_ITEMS):
             self._run_chunk(items[s:s + CHUNK_ITEMS], method, p, key, rows, failed, state, len(items))
+        st = self.stats
+        st["span"] = max(0.0, st.pop("end") - st.pop("start"))
         return Encoded(rows, failed, len(rows))
 
     def _dataset(self, chunk: Sequence[Item], method: Method, p: dict, key: str):
@@ -265,7 +294,8 @@ class RayEngine:
                    for it in chunk]
         # one block per batch, so the batches spread over every worker
         ds = ray.data.from_items(records, override_num_blocks=max(1, -(-len(records) // self.batch_size)))
-        common = dict(batch_size=self.batch_size, batch_format="pyarrow", num_cpus=1)
+        # batch_size=None: each task or actor call gets one whole block (<= batch_size rows), never two blocks fused
+        common = dict(batch_size=None, batch_format="pyarrow", num_cpus=1)
         if method.family in ENCODE_IN_PARENT_FAMILIES:  # a network: load it once per worker, in an actor
             return ds.map_batches(CnnEncoder, fn_constructor_kwargs={"method_name": method.name, "params": p,
                                                                      "key": key, "cpus": 1},
@@ -276,6 +306,7 @@ class RayEngine:
     def _run_chunk(self, chunk, method, p, key, rows, failed, state, total) -> None:
         by_cid = {it.content_id: it for it in chunk}
         lost: list[tuple[Item, str, str]] = []
+        seen: set[tuple[str, float, float, float]] = set()
         for batch in self._dataset(chunk, method, p, key).iter_batches(batch_format="pyarrow", batch_size=None):
             cols = {name: batch.column(name).to_pylist() for name in batch.column_names}
             for cid, feat, dtype, dim, reason, missing, host in zip(cols["cid"], cols["feature"], cols["dtype"],
@@ -288,6 +319,13 @@ class RayEngine:
                 else:
                     rows[cid] = np.frombuffer(feat, dtype=np.dtype(dtype)).reshape(dim).copy()
             state["done"] += batch.num_rows
+            for host, t0, t1, cpu in set(zip(cols["host"], cols["t0"], cols["t1"], cols["cpu"])) - seen:
+                seen.add((host, t0, t1, cpu))  # each worker batch once
+                self.stats["busy"] += t1 - t0
+                self.stats["cpu"] += cpu
+                self.stats["start"] = min(self.stats["start"], t0)
+                self.stats["end"] = max(self.stats["end"], t1)
+            self.stats["images"] += batch.num_rows
             if self.progress:
                 self.progress(state["done"], total, f"encoded {state['done']}/{total} images on Ray")
         for it, host, reason in lost:
