@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -30,6 +31,7 @@ from core.collection.ray_engine import CHANGED_REASON, INSTALL_HINT, RayEngine, 
 from core.methods import get
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
 
 HASHES = "ahash,phash,colorhash"
 
@@ -205,6 +207,21 @@ def test_update_on_ray_equals_local_update(built, folder, tmp_path, capsys):
     m = json.loads((idx["ray"] / store.MANIFEST).read_text())
     assert m["last_update"]["encoded"] == 3 * 9  # only the 9 new contents, per method
     assert all(e["rows"] == 310 + 5 - 2 for e in m["methods"])
+
+
+def test_cli_joins_a_running_cluster_by_address(cluster, folder, tmp_path):
+    """``--ray-address``: a separate process joins the module's cluster (ships ``core`` with ``py_modules``, passes
+    the DUPFINDER_* settings) and writes the same index as the local engine."""
+    sub = tmp_path / "photos"
+    shutil.copytree(folder / "d0", sub / "d0", ignore=lambda d, names: sorted(names)[24:])
+    shutil.copytree(folder / "bad", sub / "bad")
+    address = cluster.get_runtime_context().gcs_address
+    run = subprocess.run([sys.executable, "-m", "core", "index", "build", str(sub), "--methods", "dhash", "--out",
+                          str(tmp_path / "ray"), "--no-cache", "--engine", "ray", "--ray-address", address],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert cli("index", "build", sub, "--methods", "dhash", "--out", tmp_path / "local", "--no-cache") == 0
+    assert_same_index(tmp_path / "local", tmp_path / "ray")
 
 
 def test_engine_reasons_for_files_gone_or_changed_after_the_scan(cluster, tmp_path):
