@@ -292,8 +292,9 @@ class RayEngine:
         slots = self._slots()
         records = [{"cid": it.content_id, "path": it.path or "", "data": b"" if it.path else (it.data or b"")}
                    for it in chunk]
-        # one block per batch, so the batches spread over every worker
-        ds = ray.data.from_items(records, override_num_blocks=max(1, -(-len(records) // self.batch_size)))
+        # one block per batch (at least one per worker slot), so the batches spread over every worker
+        blocks = max(min(len(records), slots), -(-len(records) // self.batch_size))
+        ds = ray.data.from_items(records, override_num_blocks=blocks)
         # batch_size=None: each task or actor call gets one whole block (<= batch_size rows), never two blocks fused
         common = dict(batch_size=None, batch_format="pyarrow", num_cpus=1)
         if method.family in ENCODE_IN_PARENT_FAMILIES:  # a network: load it once per worker, in an actor
