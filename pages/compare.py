@@ -48,6 +48,7 @@ for n in names:
     m = METHODS[n]
     params = side_params if m.name == side_m.name else m.default_params()
     feats = S.cached_features(ds, m, params)
+    S.require_features(ds, feats)
     row, exclude, err = W.query_row(q, feats)
     if err:
         st.error(f"{m.label}: {err}")

@@ -21,6 +21,7 @@ st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.lab
 
 thr = S.threshold_slider(m, params, key="dup_thr")
 feats = S.cached_features(ds, m, params)
+S.require_features(ds, feats)
 fk = S.features_key(ds, m, params)
 dup = S.memo(fk + ("dup", float(thr)), lambda: find_duplicates(feats, thr, info=item_info(ds.items)))
 keep = dup.keep_set()

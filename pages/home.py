@@ -17,6 +17,12 @@ st.markdown(
     "comparing images behave**: raw pixels (Euclidean, cosine), structure (SSIM), perceptual hashes and CNN "
     "features. Everything runs on the built-in demo photos; use the sidebar to try your own.")
 
+_mine = S.user_dataset()
+if not S.using_demo() and (_mine is None or not _mine.items):
+    st.info("Your own images are not ready: " + ("nothing given yet" if _mine is None else "none of your files is a "
+            "usable image (see the skipped list on any page)") + ". The example below uses the built-in demo "
+            "photos, and says so.", icon=":material/info:")
+
 # ------------------------------------------------------------------------------------------- ready example
 EXAMPLE_METHOD = "ahash"  # fast: hashes 38 photos in ~0.1 s, so the page never waits for the CNN
 st.subheader("A ready example")

@@ -23,12 +23,10 @@ with c2:
                             step=1, key="search_topk")
 
 feats = S.cached_features(ds, m, params)
+S.require_features(ds, feats)
 row, exclude, err = W.query_row(q, feats)
 if err:
     st.error(err)
-    st.stop()
-if len(feats) == 0:
-    st.warning("No usable images in this dataset.")
     st.stop()
 
 ranked_all = search(row, feats, thr, top_k=None, exclude=exclude)

@@ -20,6 +20,7 @@ st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.lab
            "page.")
 
 feats = S.cached_features(ds, m, params)
+S.require_features(ds, feats)
 fk = S.features_key(ds, m, params)
 spec = m.threshold_spec(params)
 thr = S.threshold_slider(m, params, key="thr_thr")
