@@ -13,6 +13,7 @@ from core.charts import agreement_heatmap
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.search import search
 from ui import session as S
+from ui import threshold as T
 from ui import widgets as W
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
@@ -49,7 +50,7 @@ for n in names:
     params = side_params if m.name == side_m.name else m.default_params()
     feats = S.cached_features(ds, m, params)
     S.require_features(ds, feats)
-    row, exclude, err = W.query_row(q, feats)
+    row, exclude, err = W.query_row(q, feats, ds)
     if err:
         st.error(f"{m.label}: {err}")
         continue
@@ -70,7 +71,7 @@ for s in range(0, len(labels), per_row):
             n_true = ""
             if qgroup is not None:
                 n_true = f" · {sum(groups.get(x) == qgroup for x in res['name'])}/{len(res)} true"
-            st.caption(f"{m.unit}, {'↑' if m.higher_is_closer else '↓'} closer · thr {thr:g} · "
+            st.caption(f"{m.unit}, {'↑' if m.higher_is_closer else '↓'} closer · thr {T.fmt(m, None, thr)} · "
                        f"{int(res['match'].sum())} match{n_true}")
             for r in res.itertuples(index=False):
                 st.image(W.item_thumb(ds, r.name, 160), width="stretch")

@@ -10,6 +10,7 @@ from core import export
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
 from ui import session as S
+from ui import threshold as T
 from ui import widgets as W
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
@@ -35,7 +36,7 @@ c[3].metric("Removable copies", len(feats) - len(keep), help="Images in groups t
 # ------------------------------------------------------------------------------------------- downloads
 # data as callables: built only when clicked (the JSON takes ~0.1 s at 2,000 images, on every slider move otherwise)
 skipped = list(ds.skipped) + list(feats.skipped)
-stem = f"duplicates_{m.name}_{thr:g}"
+stem = f"duplicates_{m.name}_{T.fmt(m, params, thr)}"
 d1, d2, d3 = st.columns(3)
 d1.download_button("Groups (CSV)", data=lambda: export.groups_csv(dup), file_name=f"{stem}.csv", mime="text/csv",
                    on_click="ignore", width="stretch", key="dl_csv", icon=":material/download:")
@@ -43,7 +44,7 @@ d2.download_button("Groups (JSON)", data=lambda: export.duplicates_json(dup, m.n
                    file_name=f"{stem}.json", mime="application/json", on_click="ignore", width="stretch", icon=":material/download:",
                    key="dl_json", help="Same shape as `python -m core duplicates --json`.")
 d3.download_button(f"De-duplicated set (.zip, {len(keep)} images)", data=lambda: export.dedup_zip(dup, ds.items),
-                   file_name=f"deduplicated_{m.name}_{thr:g}.zip", mime="application/zip", on_click="ignore", icon=":material/folder_zip:",
+                   file_name=f"deduplicated_{m.name}_{T.fmt(m, params, thr)}.zip", mime="application/zip", on_click="ignore", icon=":material/folder_zip:",
                    width="stretch", key="dl_zip", help="One copy per group (the suggested one) plus every image "
                                                        "without duplicates, as the original files.")
 

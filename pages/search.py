@@ -6,6 +6,7 @@ import streamlit as st
 from core import demo
 from core.search import search
 from ui import session as S
+from ui import threshold as T
 from ui import widgets as W
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
@@ -24,10 +25,13 @@ with c2:
 
 feats = S.cached_features(ds, m, params)
 S.require_features(ds, feats)
-row, exclude, err = W.query_row(q, feats)
+row, exclude, err = W.query_row(q, feats, ds)
 if err:
     st.error(err)
     st.stop()
+if exclude is not None and q["kind"] != "dataset":
+    st.caption(f":material/info: The query itself is in the set (as {W.short(exclude, 60)}): it is left out of the "
+               "ranking and the match count. Byte-identical copies under other names still count.")
 
 ranked_all = search(row, feats, thr, top_k=None, exclude=exclude)
 res = ranked_all.head(int(top_k))
@@ -41,7 +45,7 @@ if ds.has_labels:
 
 n_match_top = int(res["match"].sum())
 n_match_all = int(ranked_all["match"].sum())
-st.markdown(f"#### {n_match_top} of the top {len(res)} match at threshold {thr:g}"
+st.markdown(f"#### {n_match_top} of the top {len(res)} match at threshold {T.fmt(m, params, thr)}"
             + (f" · {n_match_all} in the whole set" if n_match_all != n_match_top else ""))
 W.gallery(res, ds, m, columns=5, key="search_res", on_pick=W.pick_dataset_query, truth=truth)
 

@@ -152,3 +152,31 @@ def test_upload_demo_upload_restores_the_uploads():
     at.sidebar.radio(key="ds_source").set_value("Upload images").run()
     assert not at.exception, at.exception
     assert at.metric[0].value == "3"  # the same three uploads (the browser test checks the emptied uploader)
+
+
+# ------------------------------------------------------------------------------------------- the query itself
+def test_uploaded_query_that_is_in_the_set_is_left_out_of_its_ranking():
+    at = _app("pages/search.py")
+    files = _photos() + [("a_twin.jpg", _photos()[0][1], "image/jpeg")]  # a byte-identical twin: a duplicate
+    _upload(at, files)
+    at.file_uploader(key="search::upload").set_value([files[0]]).run()  # a.jpg, the same bytes, as the query
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "file" in d.value.columns)
+    assert "a.jpg" not in list(table["file"])
+    assert list(table["file"])[0] == "a_twin.jpg"
+    assert len(table) == 3
+    assert any("The query itself is in the set" in c.value for c in at.caption)
+
+
+def test_reuploading_the_same_query_after_use_as_query_makes_it_the_query_again():
+    at = _app("pages/search.py")
+    cat = ("cat.jpg", jpeg_bytes(photo("cat")), "image/jpeg")
+    at.file_uploader(key="search::upload").set_value([cat]).run()
+    assert any("cat.jpg" in c.value and "uploaded" in c.value for c in at.caption)
+    first = at.dataframe[0].value["file"].iloc[0]
+    at.button(key=f"search_res::pick::{first}").click().run()  # "Use as query" on the first result
+    assert any("picked from the dataset" in c.value for c in at.caption)
+    at.file_uploader(key="search::upload").set_value([]).run()
+    at.file_uploader(key="search::upload").set_value([cat]).run()  # the same file again
+    assert not at.exception, at.exception
+    assert any("cat.jpg" in c.value and "uploaded" in c.value for c in at.caption)

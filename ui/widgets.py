@@ -19,6 +19,7 @@ from core import images as I
 from core.datasets import Dataset
 from core.encoding import Features, encode_file
 from core.methods import Method
+from core.query import self_item
 
 from . import session as S
 
@@ -178,13 +179,24 @@ def use_demo_query() -> None:
     st.session_state[K_QUERY] = {"kind": "demo", "name": name, "data": data}
 
 
+def _query_uploaded(widget_key: str) -> None:
+    """``on_change`` of a query uploader: a file put in it becomes the query (every time, the same file too)."""
+    up = st.session_state.get(widget_key)
+    if up is not None:
+        set_upload_query(up.name, up.getvalue())
+
+
 def query_thumb(dataset: Dataset, q: dict, size: int = 260) -> bytes:
     return item_thumb(dataset, q["name"], size) if q["kind"] == "dataset" else bytes_thumb(q["data"], size)
 
 
-def query_row(q: dict, features: Features) -> tuple[np.ndarray | None, str | None, str | None]:
+def query_row(q: dict, features: Features, dataset: Dataset | None = None
+              ) -> tuple[np.ndarray | None, str | None, str | None]:
     """(feature row, name to exclude, error) of the query for ``features``' method: a dataset pick reuses its row
-    (no encoding, excluded from the ranking); an uploaded file is encoded once per method + parameters."""
+    (no encoding, excluded from the ranking); an uploaded file is encoded once per method + parameters.
+
+    An uploaded query that is also in ``dataset`` (same base name and same bytes) is the query itself: its name is
+    returned to be excluded (byte-identical files under other names stay: they are real duplicates)."""
     if q["kind"] == "dataset":
         try:
             return features.data[features.index(q["name"])], q["name"], None
@@ -203,7 +215,8 @@ def query_row(q: dict, features: Features) -> tuple[np.ndarray | None, str | Non
     row = S.memo(("query", digest, m.params_key(p)), enc)
     if isinstance(row, str):
         return None, None, f"The query image cannot be read: {row}"
-    return row, None, None
+    itself = self_item(dataset.items, name=q["name"], cid=digest) if dataset is not None else None
+    return row, itself, None
 
 
 def query_panel(dataset: Dataset, *, key: str) -> dict:
@@ -215,15 +228,10 @@ def query_panel(dataset: Dataset, *, key: str) -> dict:
         where = {"dataset": "picked from the dataset", "upload": "uploaded", "demo": "demo query (not in the set)"}
         st.caption(f"**Query:** {short(q['name'], 40)} — {where[q['kind']]}", help=q["name"])
     with c2:
-        up = st.file_uploader("Upload a query image", key=f"{key}::upload",
-                              help="Any image file; or pick one from the dataset below.")
-        if up is not None:
-            data = up.getvalue()
-            sig = (up.name, hashlib.sha256(data).hexdigest())
-            if st.session_state.get(f"{key}::upload_sig") != sig:  # a new upload becomes the query once
-                st.session_state[f"{key}::upload_sig"] = sig
-                set_upload_query(up.name, data)
-                st.rerun()
+        # on_change, not "a file differing from the last one": uploading the same file again after "Use as
+        # query" must make it the query again (issue 11, item 4)
+        st.file_uploader("Upload a query image", key=f"{key}::upload", on_change=_query_uploaded,
+                         args=(f"{key}::upload",), help="Any image file; or pick one from the dataset below.")
         if S.using_demo() and q["kind"] != "demo":
             st.button("Use the demo query (a re-shot coffee cup)", key=f"{key}::demo", on_click=use_demo_query)
     return current_query(dataset)
