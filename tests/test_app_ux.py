@@ -180,3 +180,43 @@ def test_reuploading_the_same_query_after_use_as_query_makes_it_the_query_again(
     at.file_uploader(key="search::upload").set_value([cat]).run()  # the same file again
     assert not at.exception, at.exception
     assert any("cat.jpg" in c.value and "uploaded" in c.value for c in at.caption)
+
+
+# ------------------------------------------------------------------------------------------- the view in the URL
+def test_view_goes_into_the_url_and_a_fresh_session_restores_it():
+    at = _app()
+    at.sidebar.selectbox(key="method").set_value("phash").run()
+    at.switch_page("pages/search.py").run()
+    key = next(s.key for s in at.slider if s.key.startswith("search_thr::"))
+    at.slider(key=key).set_value(20).run()
+    name = at.dataframe[0].value["file"].iloc[1]
+    at.button(key=f"search_res::pick::{name}").click().run()
+    qp = dict(at.query_params)
+    flat = {k: (v[0] if isinstance(v, list) else v) for k, v in qp.items()}
+    assert flat["m"] == "phash" and flat["t"] == "20" and flat["q"] == f"item:{name}" and flat["src"] == "demo"
+    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)  # a reload: a new session with the same URL
+    for k, v in flat.items():
+        fresh.query_params[k] = v
+    fresh.run()
+    fresh.switch_page("pages/search.py").run()
+    assert not fresh.exception, fresh.exception
+    assert fresh.sidebar.selectbox(key="method").value == "phash"
+    assert fresh.slider(key=key).value == 20
+    assert any(name.rsplit("/", 1)[-1][:20] in c.value and "picked from the dataset" in c.value for c in fresh.caption)
+
+
+@pytest.mark.parametrize("bad", [{"m": "nope"}, {"m": "ahash", "t": "1e999"}, {"m": "ahash", "t": "abc"},
+                                 {"src": "folder"}, {"m": "ahash", "q": "item:/etc/passwd"},
+                                 {"m": "cnn-cosine", "p.weights": "/etc/passwd"}, {"demo": "../../x"},
+                                 {"m": "ahash", "t": "-5"}, {"m": "ahash", "t": "x" * 5000}])
+def test_hostile_url_values_are_dropped(bad):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in bad.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("pages/search.py").run()
+    assert not at.exception, at.exception
+    assert at.sidebar.radio(key="ds_source").value == "Demo data"  # "folder" is not offered in hosted mode
+    assert "passwd" not in _all_text(at)
+    slider = next(s for s in at.slider if s.key.startswith("search_thr::"))
+    assert 0 <= float(slider.value) <= 64 or at.sidebar.selectbox(key="method").value != "ahash"

@@ -32,7 +32,7 @@ from core import folder_access
 from core.encoding import Features, encode_dataset
 from core.methods import ARTICLE, METHODS, REGISTRY, Method
 
-from . import empty, uploads
+from . import empty, uploads, url_state
 from . import threshold as _threshold
 
 # ------------------------------------------------------------------------------------------------ constants
@@ -311,9 +311,10 @@ def sidebar() -> None:
     resulting dataset is stored in ``st.session_state["_dataset"]``.
     """
     st.session_state.pop("_ds_error", None)
+    sources = list(SOURCES if local_mode() else SOURCES[:2])  # the folder source reads server paths
+    url_state.restore(sources, list(DEMO_SETS), K_SOURCE, K_DEMO, K_METHOD)  # a reload / shared link: once
     with st.sidebar:
         st.markdown("### :material/photo_library: Images")
-        sources = list(SOURCES if local_mode() else SOURCES[:2])  # the folder source reads server paths
         if st.session_state.get(K_SOURCE) not in sources:
             st.session_state[K_SOURCE] = sources[0]
         source = st.radio("Dataset", sources, key=K_SOURCE, horizontal=False, label_visibility="collapsed")
@@ -378,6 +379,7 @@ def sidebar() -> None:
         except ValueError as e:
             st.warning(str(e))
             st.session_state["_method"] = (m, m.default_params())
+    url_state.write(source, st.session_state.get(K_DEMO), *st.session_state["_method"])
 
 
 def user_dataset() -> D.Dataset | None:

@@ -158,6 +158,11 @@ def _default_query(dataset: Dataset) -> dict:
 def current_query(dataset: Dataset) -> dict:
     """The shared query (Search and Compare pages): ``{"kind": "dataset"|"upload"|"demo", "name", "data"}``.
     A dataset pick that is not in the current dataset falls back to the default."""
+    from_url = st.session_state.pop("_url_query", None)  # a reload / shared link: a name of this set, or "demo"
+    if from_url == "demo" and S.using_demo():
+        use_demo_query()
+    elif from_url and from_url.startswith("item:") and from_url[5:] in set(dataset.names()):
+        pick_dataset_query(from_url[5:])
     q = st.session_state.get(K_QUERY)
     if q is None or (q["kind"] == "dataset" and q["name"] not in set(dataset.names())) or (
             q["kind"] == "demo" and not S.using_demo()):
