@@ -12,6 +12,7 @@ from core.agreement import agreement_table, pairwise_agreement
 from core.charts import agreement_heatmap
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.search import search
+from ui import layout
 from ui import session as S
 from ui import threshold as T
 from ui import widgets as W
@@ -61,8 +62,9 @@ for n in names:
 # ------------------------------------------------------------------------------------------- side by side
 per_row = min(6, len(results))
 labels = list(results)
+box = layout.grid("compare_methods")
 for s in range(0, len(labels), per_row):
-    cols = st.columns(per_row)
+    cols = box.columns(per_row)
     for col, lab in zip(cols, labels[s:s + per_row]):
         m, thr = methods[lab]
         res = results[lab]

@@ -9,6 +9,7 @@ import streamlit as st
 from core import export
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
+from ui import layout
 from ui import session as S
 from ui import threshold as T
 from ui import widgets as W
@@ -27,7 +28,7 @@ fk = S.features_key(ds, m, params)
 dup = S.memo(fk + ("dup", float(thr)), lambda: find_duplicates(feats, thr, info=item_info(ds.items)))
 keep = dup.keep_set()
 
-c = st.columns(4)
+c = layout.grid("dup_metrics").columns(4)
 c[0].metric("Images", len(feats))
 c[1].metric("Duplicate pairs", len(dup.pairs))
 c[2].metric("Groups", dup.n_groups)
@@ -83,8 +84,9 @@ else:
                 head += " · labels: " + ", ".join(f"{k} ×{v}" for k, v in counts.most_common())
             st.markdown(head)
             ncols = min(6, max(4, len(names)))
+            box = layout.grid(f"dup_group_{g['group_id']}")
             for s in range(0, len(names), ncols):
-                cols = st.columns(ncols)
+                cols = box.columns(ncols)
                 for col, n, sc in zip(cols, names[s:s + ncols], to_keep[s:s + ncols]):
                     it = by_name[n]
                     with col:

@@ -38,7 +38,7 @@ def _app(page: str | None = None) -> AppTest:
 def _all_text(at) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
     parts += [w.value for w in at.warning] + [i.value for i in at.info] + [e.label for e in at.expander]
-    parts += [str(d.value) for d in at.dataframe]
+    parts += [str(d.value) for d in at.dataframe] + [str(t.value) for t in at.table]
     return "\n".join(parts)
 
 

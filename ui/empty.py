@@ -18,8 +18,11 @@ def skipped_table(skipped: Sequence, *, expanded: bool, label: str) -> None:
     import pandas as pd
 
     with st.expander(label, expanded=expanded, icon=":material/checklist:"):
-        st.dataframe(pd.DataFrame({"file": [s.file for s in skipped], "reason": [s.reason for s in skipped]}),
-                     hide_index=True, width="stretch")
+        df = pd.DataFrame({"file": [s.file for s in skipped], "reason": [s.reason for s in skipped]})
+        if len(df) <= 50:  # plain text: readable, selectable, found by the browser's own search
+            st.table(df.set_index("file"))
+        else:
+            st.dataframe(df, hide_index=True, width="stretch")
 
 
 def explain(dataset, source: str, error: str | None, extra_skipped: Sequence = ()) -> None:

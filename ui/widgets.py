@@ -21,6 +21,7 @@ from core.encoding import Features, encode_file
 from core.methods import Method
 from core.query import self_item
 
+from . import layout
 from . import session as S
 
 THUMB = 200  # px, long side of gallery thumbnails (square canvas)
@@ -103,8 +104,9 @@ def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns:
         st.info("No images to rank.")
         return
     rows = list(results.itertuples(index=False))
+    box = layout.grid(key)
     for start in range(0, len(rows), columns):
-        cols = st.columns(columns)
+        cols = box.columns(columns)
         for col, r in zip(cols, rows[start:start + columns]):
             with col.container(border=True):
                 st.image(item_thumb(dataset, r.name), width="stretch")
@@ -131,8 +133,9 @@ def thumbnail_picker(dataset: Dataset, on_pick: Callable[[str], None], *, key: s
         page = int(st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
                                    key=f"{key}::page"))
     chunk = names[(page - 1) * per_page: page * per_page]
+    box = layout.grid(key)
     for start in range(0, len(chunk), columns):
-        cols = st.columns(columns)
+        cols = box.columns(columns)
         for col, name in zip(cols, chunk[start:start + columns]):
             with col:
                 st.image(item_thumb(dataset, name, 160), width="stretch")
