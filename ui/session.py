@@ -497,6 +497,7 @@ def cached_features(dataset: D.Dataset, method: Method, params: dict | None = No
             bar.empty()
         feats_seconds = time.perf_counter() - t0
         feats.ui_seconds = feats_seconds  # type: ignore[attr-defined]
+        feats.ui_encoded_at = time.time()  # type: ignore[attr-defined]  # captions say when, not just how long
         store.put(key, feats)
         return feats
 

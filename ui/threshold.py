@@ -76,7 +76,14 @@ def current(method: Method, params: dict | None = None) -> float:
 
 def set_value(method: Method, params: dict | None, value: float) -> None:
     """Apply a threshold to every page (snapped to the slider's grid, so every widget shows the same number)."""
-    st.session_state[_key(method, params)] = snap(method, params, value)
+    v = snap(method, params, value)
+    st.session_state[_key(method, params)] = v
+    # keep the URL's threshold current also when only a fragment reruns (ui.url_state writes the rest per run)
+    if st.query_params.get("m") == method.name:
+        if abs(float(v) - float(method.threshold_spec(params).default)) > 1e-12:
+            st.query_params["t"] = fmt(method, params, v)
+        elif "t" in st.query_params:
+            del st.query_params["t"]
 
 
 def slider(method: Method, params: dict | None, *, key: str, label: str | None = None, container=None) -> float:

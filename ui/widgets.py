@@ -147,6 +147,24 @@ def thumbnail_picker(dataset: Dataset, on_pick: Callable[[str], None], *, key: s
         st.caption("No image matches the filter.")
 
 
+def encoding_caption(features: Features, method: Method) -> str:
+    """What the encoding cost, truthfully: "encoded just now in 11.7 s" on the run that did it, "encoded 3 min
+    ago, reused" afterwards. Times and cache counts only in local mode: on a hosted demo they would tell a visitor
+    whether someone else had already processed the same photos (the feature cache is shared by content hash)."""
+    import time
+
+    base = f"{len(features)} images encoded with {method.label}"
+    secs, at = getattr(features, "ui_seconds", None), getattr(features, "ui_encoded_at", None)
+    if not S.local_mode() or secs is None or at is None:
+        return base + ". Moving the slider re-ranks only: nothing is re-encoded."
+    ago = time.time() - at
+    cached = f"{features.n_cached} of them from the disk feature cache" if features.n_cached else "none from the disk cache"
+    when = "just now" if ago < 5 else (f"{ago:.0f} s ago" if ago < 120 else f"{ago / 60:.0f} min ago")
+    reuse = "" if ago < 5 else " and reused from memory since"
+    return (f"{base} {when} in {secs:.1f} s ({cached}){reuse}. Moving the slider re-ranks only: nothing is "
+            "re-encoded.")
+
+
 # ------------------------------------------------------------------------------------------------ the query
 K_QUERY = "query"
 
