@@ -9,7 +9,7 @@ import streamlit as st
 from core import export
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
-from ui import layout
+from ui import cli_command, layout
 from ui import session as S
 from ui import threshold as T
 from ui import widgets as W
@@ -31,6 +31,7 @@ def at_threshold() -> None:
     """Everything the threshold decides: a slider move reruns only this part (not the sidebar)."""
     thr = S.threshold_slider(m, params, key="dup_thr")
     _results(thr)
+    cli_command.render("duplicates", m, params, thr)
 
 
 def _results(thr: float) -> None:

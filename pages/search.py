@@ -5,6 +5,7 @@ import streamlit as st
 
 from core import demo
 from core.search import search
+from ui import cli_command
 from ui import session as S
 from ui import threshold as T
 from ui import widgets as W
@@ -56,6 +57,7 @@ def results() -> None:
         st.dataframe(res.assign(file=res["name"]).drop(columns=["name"]), hide_index=True, width="stretch",
                      column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g"),
                                     "match": st.column_config.CheckboxColumn("match")})
+    cli_command.render("search", m, params, thr, query=q, top_k=int(top_k))
 
 
 results()

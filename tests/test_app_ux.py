@@ -220,3 +220,16 @@ def test_hostile_url_values_are_dropped(bad):
     assert "passwd" not in _all_text(at)
     slider = next(s for s in at.slider if s.key.startswith("search_thr::"))
     assert 0 <= float(slider.value) <= 64 or at.sidebar.selectbox(key="method").value != "ahash"
+
+
+# ------------------------------------------------------------------------------------------- copy as CLI command
+def test_cli_command_reproduces_the_view_without_server_paths_in_hosted_mode():
+    at = _app("pages/search.py")
+    key = next(s.key for s in at.slider if s.key.startswith("search_thr::"))
+    at.slider(key=key).set_value(20).run()
+    code = next(c.value for c in at.code if "python -m core" in c.value)
+    assert code.startswith("python -m core search QUERY.jpg DEMO_PHOTOS_FOLDER --method ahash --threshold 20")
+    assert "/" not in code  # no server path for a hosted visitor
+    at.switch_page("pages/duplicates.py").run()
+    code = next(c.value for c in at.code if "python -m core" in c.value)
+    assert code == "python -m core duplicates DEMO_PHOTOS_FOLDER --method ahash --threshold 20"
