@@ -82,6 +82,7 @@ for s in range(0, len(labels), per_row):
                 if qgroup is not None:
                     truth = " :blue-badge[same]" if groups.get(r.name) == qgroup else " :gray-badge[other]"
                 st.markdown(f"**#{r.rank}** `{W.fmt_score(m, float(r.score))}` {mark}{truth}", help=r.name)
+                st.caption(W.short(r.name, 22), help=r.name)
 legend = ":green[:material/check_circle:] / :red[:material/cancel:] = within / outside the method's threshold."
 if qgroup is not None:
     legend += " :blue-badge[same] = truly the same picture as the query (ground truth), :gray-badge[other] = a different picture."

@@ -267,7 +267,7 @@ def sweep_section() -> None:
     piv = bp.pivot(index="transform", columns="method", values="breaks_at").reindex(
         [t for t in TRANSFORMS if t in set(bp["transform"])])[list(dict.fromkeys(bp["method"]))]
     piv.index = [f"{TRANSFORMS[t].label} ({TRANSFORMS[t].unit})" for t in piv.index]
-    st.dataframe(piv, width="stretch", key=f"{key}::breaks")
+    st.dataframe(piv.astype(object).where(piv.notna(), ""), width="stretch", key=f"{key}::breaks")
     _download(sweep, "experiment_robustness_sweep.csv", key)
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.search import search
+from ui import layout
 from ui import session as S
 from ui import widgets as W
 
@@ -73,8 +74,14 @@ for fam in dict.fromkeys(m.family for m in REGISTRY):
                        + (f" · [source]({mm.source})" if mm.source else ""))
 
 st.subheader("Pages")
-c = st.columns(4)
-c[0].page_link("pages/search.py", label="**Search** — one query, ranked matches", icon=":material/search:")
-c[1].page_link("pages/duplicates.py", label="**Duplicates** — groups, copies, downloads", icon=":material/filter_none:")
-c[2].page_link("pages/compare.py", label="**Compare methods** — all methods, one query", icon=":material/view_column:")
-c[3].page_link("pages/threshold.py", label="**Threshold explorer** — choose a threshold", icon=":material/tune:")
+_PAGES = [("pages/search.py", "Search", "one query, ranked matches", ":material/search:"),
+          ("pages/duplicates.py", "Duplicates", "groups, copies, downloads", ":material/filter_none:"),
+          ("pages/compare.py", "Compare methods", "every method, one query", ":material/view_column:"),
+          ("pages/threshold.py", "Threshold explorer", "choose a threshold", ":material/tune:"),
+          ("pages/experiments.py", "Experiments", "the article's three experiments", ":material/science:"),
+          ("pages/robustness.py", "Robustness lab", "one edit, every method", ":material/rotate_90_degrees_ccw:")]
+cols = layout.grid("home_pages").columns(3)
+for i, (path, title, what, icon) in enumerate(_PAGES):
+    with cols[i % 3].container(border=True):  # a card per page: the whole label is shown, never cut
+        st.page_link(path, label=f"**{title}**", icon=icon)
+        st.caption(what)

@@ -11,6 +11,7 @@ import streamlit as st
 from core.charts import nearest_neighbour_histogram, pair_score_histogram, prf_curve
 from core.evaluation import labelled_pair_scores, suggest_threshold, threshold_sweep
 from core.search import nearest_neighbours
+from ui import review
 from ui import session as S
 from ui import threshold as T
 
@@ -112,4 +113,5 @@ else:
     st.plotly_chart(nearest_neighbour_histogram(nn, m, thr, params), key="thr_nn", config={"displaylogo": False})
     with st.expander("Nearest neighbours as a table"):
         st.dataframe(nn.sort_values("score", ascending=not m.higher_is_closer), hide_index=True, width="stretch")
+review.render(ds, feats, m, params, thr, fk)
 S.show_skipped(ds, feats)

@@ -233,3 +233,47 @@ def test_cli_command_reproduces_the_view_without_server_paths_in_hosted_mode():
     at.switch_page("pages/duplicates.py").run()
     code = next(c.value for c in at.code if "python -m core" in c.value)
     assert code == "python -m core duplicates DEMO_PHOTOS_FOLDER --method ahash --threshold 20"
+
+
+# ------------------------------------------------------------------------------------------- what are you looking for
+@pytest.mark.parametrize("key", ["exact", "edited", "reshot"])
+def test_intent_sets_method_and_threshold_and_a_manual_method_clears_it(key):
+    from core.methods import METHODS
+    from core.recommend import PRESETS
+
+    p = PRESETS[key]
+    at = _app("pages/duplicates.py" if key != "reshot" else "pages/home.py")
+    at.sidebar.radio(key="intent").set_value(key).run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="method").value == p.method
+    m = METHODS[p.method]
+    if key != "reshot":  # the CNN page run is the slow one: its threshold is checked on the slider-free Home
+        slider = next(s for s in at.slider if s.key.startswith("dup_thr::"))
+        assert float(slider.value) == pytest.approx(p.threshold)
+    assert any(m.label in c.value for c in at.sidebar.caption)
+    at.sidebar.selectbox(key="method").set_value("euclidean").run()
+    assert at.sidebar.radio(key="intent").value is None
+
+
+def test_presets_are_valid_settings():
+    from core.methods import METHODS
+    from core.recommend import PRESETS
+
+    for p in PRESETS.values():
+        m = METHODS[p.method]
+        spec = m.threshold_spec(m.default_params())
+        assert spec.min <= p.threshold <= spec.max
+        k = (p.threshold - spec.min) / spec.step
+        assert abs(k - round(k)) < 1e-6, p  # on the slider grid
+        assert not p.measured.startswith("MEASURED"), "fill in the measurement from bench/recommend.py"
+
+
+# ------------------------------------------------------------------------------------------- borderline review
+def test_threshold_explorer_borderline_review_and_verdict_threshold():
+    at = _app("pages/threshold.py")
+    assert any("Borderline pairs" in h.value for h in at.subheader)
+    assert any("False positives" in m.value for m in at.markdown)
+    at.button(key="rv_in_0::diff").click().run()  # the closest match is, says the person, different
+    at.button(key="rv_out_0::same").click().run()  # and the closest miss is the same picture
+    assert not at.exception, at.exception
+    assert any("You said 1 same and 1 different" in i.value for i in at.info)

@@ -32,7 +32,7 @@ from core import folder_access
 from core.encoding import Features, encode_dataset
 from core.methods import ARTICLE, METHODS, REGISTRY, Method
 
-from . import empty, uploads, url_state
+from . import empty, intent, uploads, url_state
 from . import threshold as _threshold
 
 # ------------------------------------------------------------------------------------------------ constants
@@ -327,9 +327,14 @@ def sidebar() -> None:
             st.session_state["_dataset"] = demo_dataset(kind)
         else:
             if source == "Upload images":
-                files = st.file_uploader("Images, or one .zip (sub-folders may be groups)", accept_multiple_files=True,
-                                         key=K_UPLOAD, on_change=uploads.mark_changed, help="Any file is accepted: files that are not usable images "
-                                                            "are listed with the reason they were skipped.")
+                # many files become many chips: folded away once they are loaded, so the method stays in sight
+                n_up = len(st.session_state.get(K_UPLOAD) or [])
+                box = st.expander(f"Your {n_up} files (add or remove)", icon=":material/upload_file:") \
+                    if n_up > 6 else st.container()
+                files = box.file_uploader("Images, or one .zip (sub-folders may be groups)", accept_multiple_files=True,
+                                          key=K_UPLOAD, on_change=uploads.mark_changed,
+                                          help="Any file is accepted: files that are not usable images are listed "
+                                               "with the reason they were skipped.")
                 ds = _uploaded_dataset(files)
             else:
                 path = st.text_input("Folder on this computer", key=K_FOLDER, placeholder="/path/to/photos")
@@ -361,19 +366,24 @@ def sidebar() -> None:
         cur = st.session_state.get("_dataset")
         if cur is not None:
             groups = {g for g in cur.groups() if g is not None}
-            st.caption(f"**{len(cur.items)}** images · {len(cur.skipped)} skipped · "
+            # the demo folder's label and notes files are not faults: not called "skipped" there
+            aside = (f"{len(cur.skipped)} non-image files (labels, notes)" if source == "Demo data"
+                     else f"{len(cur.skipped)} skipped")
+            st.caption(f"**{len(cur.items)}** images · {aside} · "
                        + (f"{len(groups)} labelled groups" if groups else "no labels"))
 
-        st.markdown("### :material/straighten: Method")
+        st.markdown("### :material/straighten: What are you looking for?")
+        intent.picker(K_METHOD)
         names = [m.name for m in REGISTRY]
         if st.session_state.get(K_METHOD) not in names:
             st.session_state[K_METHOD] = DEFAULT_METHOD if DEFAULT_METHOD in names else names[0]
-        name = st.selectbox("Method", names, key=K_METHOD, format_func=lambda n: METHODS[n].label,
-                            label_visibility="collapsed")
-        m = METHODS[name]
-        st.caption(f"{m.unit}, {'higher' if m.higher_is_closer else 'lower'} = closer"
-                   + (" · one of the article's six" if name in ARTICLE else ""))
-        params = _method_params_widgets(m) if m.params else {}
+        with st.expander("Method (technical)", expanded=intent.current() is None, icon=":material/tune:"):
+            name = st.selectbox("Method", names, key=K_METHOD, format_func=lambda n: METHODS[n].label,
+                                on_change=intent.clear)
+            m = METHODS[name]
+            st.caption(f"{m.unit}, {'higher' if m.higher_is_closer else 'lower'} = closer"
+                       + (" · one of the article's six" if name in ARTICLE else ""))
+            params = _method_params_widgets(m) if m.params else {}
         try:
             st.session_state["_method"] = (m, m.resolve_params(params))
         except ValueError as e:
