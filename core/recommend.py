@@ -25,16 +25,23 @@ class Preset:
     measured: str  # the measurement behind it, one line
 
 
+SETS_EDITED = "demo near-duplicates, caltech101 resized, imagededup test data, Pillow photos"
 PRESETS: dict[str, Preset] = {p.key: p for p in (
-    Preset("exact", "Exact copies", "The same file, or the same picture saved again (another format or "
-           "quality). Never calls two different photos a match.",
-           method="dhash", threshold=0, measured="MEASURED_EXACT"),
+    Preset("exact", "Exact copies", "The same picture saved again (another file, format or size). Fast; never "
+           "called two different photos a match on any of our labelled sets.",
+           method="ahash", threshold=9,
+           measured="precision 1.00 on all 5 labelled sets (2 demo sets + " + SETS_EDITED.split(", ", 1)[1]
+                    + "); finds 61 % of their near-duplicate pairs on average"),
     Preset("edited", "Edited copies", "Re-encoded, resized, cropped, brightened or recoloured versions of the "
-           "same photo.",
-           method="phash", threshold=16, measured="MEASURED_EDITED"),
+           "same photo. A neural network looks at every photo: slower on big collections.",
+           method="cnn-cosine", threshold=0.625,
+           measured=f"mean pair F1 0.95 on 4 labelled sets ({SETS_EDITED}); average hash at 12, the fast "
+                    "choice, reaches 0.89"),
     Preset("reshot", "Same scene re-shot", "The same object or place photographed again: another angle, "
-           "distance or light. Slower (a neural network looks at every photo).",
-           method="cnn-cosine", threshold=0.7, measured="MEASURED_RESHOT"),
+           "distance or light. A neural network looks at every photo: slower on big collections.",
+           method="cnn-euclidean", threshold=15.5,
+           measured="pair F1 1.00 on the multi-view demo set (8 scenes x 4 shots; CNN + cosine ties); the best "
+                    "non-CNN method reaches 0.69"),
 )}
 
 

@@ -169,3 +169,35 @@ def test_phone_width_main_content_first_and_grids_of_three(app):
             B.screenshot(page, "phone_duplicates", "ux")
         finally:
             browser.close()
+
+
+PAGES = {"home": "", "search": "/search", "duplicates": "/duplicates", "compare": "/compare",
+         "threshold": "/threshold", "experiments": "/experiments", "robustness": "/robustness"}
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_screenshots_of_every_page(app, width):
+    """Every page opened directly at desktop and phone width: no exception; screenshots for a person to look at."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = B.launch(p)
+        mobile = width < 640
+        page = browser.new_page(viewport={"width": width, "height": 2400},  # tall: Streamlit scrolls inside
+                                is_mobile=mobile, has_touch=mobile)
+        page.set_default_timeout(60_000)
+        try:
+            for name, path in PAGES.items():
+                page.goto(app.url + path)
+                page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=B.RUN_TIMEOUT * 1000)
+                B.wait_idle(page, 300)
+                B.assert_no_exception(page, f"{name} at {width} px")
+                page.screenshot(path=str(_shot_dir() / f"{width}_{name}.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def _shot_dir():
+    d = B.ARTIFACTS / "ux" / "pages"
+    d.mkdir(parents=True, exist_ok=True)
+    return d

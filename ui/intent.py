@@ -38,7 +38,7 @@ def clear() -> None:
 def picker(k_method: str) -> None:
     """The radio (no choice by default) and, once chosen, what it set and why."""
     st.radio("What are you looking for?", list(PRESETS), key=K_INTENT, index=None,
-             format_func=lambda k: PRESETS[k].label, on_change=_apply, args=(k_method,),
+             format_func=lambda k: PRESETS[k].label, on_change=_apply, args=(k_method,), label_visibility="collapsed",
              captions=[PRESETS[k].help for k in PRESETS])
     p = PRESETS.get(current())
     if p is not None and p.method in METHODS:
