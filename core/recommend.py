@@ -19,6 +19,7 @@ class Preset:
 
     key: str
     label: str  # the choice as a user reads it
+    short: str  # a few words under the choice
     help: str  # what it finds, in plain words
     method: str  # registry name
     threshold: float  # in the method's unit, on its slider grid (default parameters)
@@ -27,17 +28,17 @@ class Preset:
 
 SETS_EDITED = "demo near-duplicates, caltech101 resized, imagededup test data, Pillow photos"
 PRESETS: dict[str, Preset] = {p.key: p for p in (
-    Preset("exact", "Exact copies", "The same picture saved again (another file, format or size). Fast; never "
+    Preset("exact", "Exact copies", "the same picture re-saved · fast, strict", "The same picture saved again (another file, format or size). Fast; never "
            "called two different photos a match on any of our labelled sets.",
            method="ahash", threshold=9,
            measured="precision 1.00 on all 5 labelled sets (2 demo sets + " + SETS_EDITED.split(", ", 1)[1]
                     + "); finds 61 % of their near-duplicate pairs on average"),
-    Preset("edited", "Edited copies", "Re-encoded, resized, cropped, brightened or recoloured versions of the "
+    Preset("edited", "Edited copies", "resized, cropped, recoloured", "Re-encoded, resized, cropped, brightened or recoloured versions of the "
            "same photo. A neural network looks at every photo: slower on big collections.",
            method="cnn-cosine", threshold=0.625,
            measured=f"mean pair F1 0.95 on 4 labelled sets ({SETS_EDITED}); average hash at 12, the fast "
                     "choice, reaches 0.89"),
-    Preset("reshot", "Same scene re-shot", "The same object or place photographed again: another angle, "
+    Preset("reshot", "Same scene re-shot", "another angle, distance or light", "The same object or place photographed again: another angle, "
            "distance or light. A neural network looks at every photo: slower on big collections.",
            method="cnn-euclidean", threshold=15.5,
            measured="pair F1 1.00 on the multi-view demo set (8 scenes x 4 shots; CNN + cosine ties); the best "

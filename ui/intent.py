@@ -39,7 +39,9 @@ def picker(k_method: str) -> None:
     """The radio (no choice by default) and, once chosen, what it set and why."""
     st.radio("What are you looking for?", list(PRESETS), key=K_INTENT, index=None,
              format_func=lambda k: PRESETS[k].label, on_change=_apply, args=(k_method,), label_visibility="collapsed",
-             captions=[PRESETS[k].help for k in PRESETS])
+             captions=[PRESETS[k].short for k in PRESETS],
+             help="  \n".join(f"**{p.label}**: {p.help}" for p in PRESETS.values())
+             + "  \nEach sets the method and threshold measured best for it; the technical picker is below.")
     p = PRESETS.get(current())
     if p is not None and p.method in METHODS:
         m = METHODS[p.method]
