@@ -158,7 +158,7 @@ def encoding_caption(features: Features, method: Method) -> str:
     if not S.local_mode() or secs is None or at is None:
         return base + ". Moving the slider re-ranks only: nothing is re-encoded."
     ago = time.time() - at
-    cached = f"{features.n_cached} of them from the disk feature cache" if features.n_cached else "none from the disk cache"
+    cached = f"{features.n_cached} from the feature cache on disk"
     when = "just now" if ago < 5 else (f"{ago:.0f} s ago" if ago < 120 else f"{ago / 60:.0f} min ago")
     reuse = "" if ago < 5 else " and reused from memory since"
     return (f"{base} {when} in {secs:.1f} s ({cached}){reuse}. Moving the slider re-ranks only: nothing is "
