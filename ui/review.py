@@ -40,7 +40,7 @@ def _pair(ds: Dataset, m: Method, fk: tuple, r, key: str, verdicts: dict, ask: b
         c1.caption(W.short(r.a, 30), help=r.a)
         c2.image(W.item_thumb(ds, r.b, BIG), width="stretch")
         c2.caption(W.short(r.b, 30), help=r.b)
-        st.markdown(f"`{W.fmt_score(m, float(r.score))}` · {abs(float(r.margin)):.3g} {m.unit} "
+        st.markdown(f"`{W.fmt_score(m, float(r.score))}` · {W.fmt_score(m, abs(float(r.margin)))} "
                     + ("inside" if r.margin >= 0 else "outside") + " the threshold")
         if ask:
             said = verdicts.get((r.a, r.b))
