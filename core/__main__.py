@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from types import SimpleNamespace
@@ -141,6 +142,18 @@ def _helpers() -> SimpleNamespace:
                            print_skipped=_print_skipped)
 
 
+def _query_itself(query: str, items) -> str | None:
+    """The dataset item that is the query file itself (same resolved path; in a zip: same name and bytes)."""
+    from .query import content_id, self_item
+
+    try:
+        with open(query, "rb") as f:
+            cid = content_id(f.read())
+    except OSError:
+        cid = None
+    return self_item(items, name=os.path.basename(query), cid=cid, path=query)
+
+
 def cmd_search(a) -> int:
     from .search import search
 
@@ -158,15 +171,18 @@ def cmd_search(a) -> int:
     feats = encode_dataset(ds, m, params, cache=not a.no_cache, progress=bar)
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
-    df = search(q[0], feats, thr, top_k=a.top_k)
+    itself = _query_itself(a.query, ds.items)
+    df = search(q[0], feats, thr, top_k=a.top_k, exclude=itself)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     if a.json:
-        print(json.dumps({"query": a.query, "method": m.name, "threshold": thr,
+        print(json.dumps({"query": a.query, "method": m.name, "threshold": thr, "query_in_set": itself,
                           "results": [{"rank": int(r.rank), "name": r.name, "score": float(r.score),
                                        "match": bool(r.match)} for r in df.itertuples()],
                           "skipped": skipped}, indent=2))
     else:
         print(f"{m.label}: {m.unit}, {'higher' if m.higher_is_closer else 'lower'} is closer; threshold {thr}")
+        if itself is not None:
+            print(f"the query itself is in the set as {itself}: left out of the ranking and the match count")
         print(f"{'rank':>4}  {'score':>10}  match  name")
         for r in df.itertuples():
             print(f"{r.rank:>4}  {r.score:>10.4f}  {'yes' if r.match else ' no'}    {r.name}")

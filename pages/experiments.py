@@ -67,9 +67,15 @@ def _dataset_for(source: str):
 
 def _dataset_picker(key: str, default: str):
     keys = list(SOURCES)
-    ds_cur = S.current_dataset()
+    ds_cur = S.user_dataset()
     labels = dict(SOURCES)
-    labels["current"] = f"Sidebar dataset ({md_escape(ds_cur.name)}, {len(ds_cur.items)} images)"  # radio: Markdown
+    if ds_cur is None or not ds_cur.items:  # the visitor's source has no usable image: not offered (no fallback)
+        keys.remove("current")
+        default = default if default in keys else keys[0]
+        if st.session_state.get(f"{key}::source") not in keys:
+            st.session_state.pop(f"{key}::source", None)
+    else:
+        labels["current"] = f"Sidebar dataset ({md_escape(ds_cur.name)}, {len(ds_cur.items)} images)"  # radio: Markdown
     src = st.radio("Dataset", keys, index=keys.index(default), key=f"{key}::source", format_func=labels.get,
                    horizontal=True)
     return src, _dataset_for(src)
@@ -200,7 +206,9 @@ def _sweep_images(source: str, n: int):
     if source == "demo":
         imgs, names = _demo_sweep_images(n)
         return imgs, names, "demo", []
-    ds = S.current_dataset()
+    ds = S.user_dataset()
+    if ds is None or not ds.items:  # the visitor's source has no usable image: no fallback to other photos
+        return [], [], "none", list(getattr(ds, "skipped", []))
     imgs, names, skipped = E.sweep_images_from_dataset(ds, n)
     return imgs, names, S.dataset_fingerprint(ds), skipped
 
@@ -261,7 +269,7 @@ def sweep_section() -> None:
     piv = bp.pivot(index="transform", columns="method", values="breaks_at").reindex(
         [t for t in TRANSFORMS if t in set(bp["transform"])])[list(dict.fromkeys(bp["method"]))]
     piv.index = [f"{TRANSFORMS[t].label} ({TRANSFORMS[t].unit})" for t in piv.index]
-    st.dataframe(piv, width="stretch", key=f"{key}::breaks")
+    st.dataframe(piv.astype(object).where(piv.notna(), ""), width="stretch", key=f"{key}::breaks")
     _download(sweep, "experiment_robustness_sweep.csv", key)
 
 
@@ -323,7 +331,7 @@ def scipy_section() -> None:
 tab1, tab2, tab3 = st.tabs(["1 · Speed and accuracy", "2 · Robustness to transformations", "3 · scipy vs numpy"])
 with tab1:
     st.subheader("Experiment 1 — speed and accuracy")
-    speed_section("exp1", "current" if (not S.using_demo() and S.current_dataset().has_labels) else "consecutive", 1)
+    speed_section("exp1", "current" if (not S.using_demo() and getattr(S.user_dataset(), "has_labels", False)) else "consecutive", 1)
 with tab2:
     st.subheader("Experiment 2a — a multi-view set (4 re-shots per scene)")
     st.caption("Like the article's SFBench: every group is four photos of one scene from different viewpoints "

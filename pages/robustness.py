@@ -139,7 +139,10 @@ with c_scores:
     })
     st.dataframe(show, hide_index=True, width="stretch", key="lab::scores",
                  column_config={"method": st.column_config.TextColumn(width="medium"),
-                                "unit": st.column_config.TextColumn(width="medium")})
+                                "score": st.column_config.TextColumn(width="small"),
+                                "threshold": st.column_config.TextColumn(width="small"),
+                                "verdict": st.column_config.TextColumn(width="small"),
+                                "unit": st.column_config.TextColumn(width="large")})
 
 # ------------------------------------------------------------------------------------------------ curve
 curve = _curve(digest, tname, tuple(names), tuple(sorted(thresholds.items())), original)

@@ -156,6 +156,22 @@ def _strip_common_dir(names: Sequence[str]) -> list[str]:
     return names
 
 
+def middle_truncate(names: Sequence[str], width: int = 26) -> list[str]:
+    """Tick labels at most ``width`` characters, cut in the middle (``IMG_2023…_0412.jpg`` keeps the start and the
+    distinguishing end), kept unique so no two bars share a category. Long names otherwise take the plot's width:
+    the bars shrank to ~75 px (issue 11, item 8). The full name stays in the hover text."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for n in names:
+        s = n if len(n) <= width else n[: (width - 1) // 2] + "…" + n[-(width - 1 - (width - 1) // 2):]
+        base, k = s, 2
+        while s in seen:
+            s, k = f"{base} ({k})", k + 1
+        seen.add(s)
+        out.append(s)
+    return out
+
+
 def copies_bar(copies: pd.DataFrame, max_bars: int = 40) -> go.Figure:
     """Horizontal bar chart of copies per image (only images with at least one copy), most copies first.
 
@@ -165,7 +181,7 @@ def copies_bar(copies: pd.DataFrame, max_bars: int = 40) -> go.Figure:
         :attr:`core.search.Duplicates.copies`.
     """
     d = copies[copies["copies"] > 0].sort_values(["copies", "name"], ascending=[False, True]).head(max_bars)
-    labels = plot_texts(_strip_common_dir(list(d["name"])))  # file names: tick labels and hover text
+    labels = plot_texts(middle_truncate(_strip_common_dir(list(d["name"]))))  # tick labels; full name on hover
     fig = go.Figure(go.Bar(y=labels, x=d["copies"], orientation="h", marker_color=CURRENT_COLOUR,
                            customdata=plot_texts(d["name"]),
                            hovertemplate="%{customdata}<br>%{x} other copies<extra></extra>"))
