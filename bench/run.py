@@ -17,11 +17,10 @@ The 2,000-file folder: 400 groups of 4 (12 MP original; 640x480 "web" copy; 640x
 copy; 2000x1500 re-compressed copy at quality 70) plus 400 singleton distractors (100 of them 12 MP), with
 ``GROUND_TRUTH.csv``. The near-duplicate edits come from :mod:`core.transforms`.
 
-imagededup runs in its own virtual environment (``--venv``, default ``$TMPDIR/dupfinder-bench-venv``), created
-on first use as ``python -m venv --system-site-packages`` + ``pip install --no-deps imagededup==0.3.3.post2`` +
-``scikit-learn tqdm matplotlib`` (its import-time dependencies): never in requirements.txt. ``--no-deps`` because
-its torch/torchvision requirements would pull a multi-GB CUDA torch; its PHash needs neither, and the
-``torchvision`` names its package ``__init__`` imports for the CNN are stubbed in the runner (``_IDD_RUNNER``).
+Peers (imagededup PHash and CNN, fastdup) each run in a virtual environment of their own, made by the benchmark
+under ``bench/work/peers`` (``--peers-dir``) from the complete pinned lists in ``bench/requirements/``: see
+``bench/peers.py``. A peer that cannot be installed or run is reported in the results, never fatal; never in
+requirements.txt.
 """
 from __future__ import annotations
 
@@ -43,12 +42,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # bench/peers.py
 
 from PIL import Image  # noqa: E402
 
 WORK_VERSION = "1"
-IMAGEDEDUP = "imagededup==0.3.3.post2"
-IDD_DEPS = ["scikit-learn", "tqdm", "matplotlib"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -134,9 +132,12 @@ def build_workload(work: Path, quick: bool) -> Path:
     jobs += [(folder, n_groups + k, "distractor12" if k % 4 == 0 else "distractor") for k in range(n_single)]
     t = time.perf_counter()
     rows = []
-    with cf.ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
-        for r in ex.map(_make_group, jobs, chunksize=4):
-            rows += r
+    if len(jobs) <= 4:  # a tiny workload (tests): not worth a pool
+        rows = [r for job in jobs for r in _make_group(job)]
+    else:
+        with cf.ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
+            for r in ex.map(_make_group, jobs, chunksize=4):
+                rows += r
     with open(folder / "GROUND_TRUTH.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "group"])
@@ -403,45 +404,6 @@ def bench_cache(folder: Path, quick: bool, R: list):
     return f / s, t_load, t_imp
 
 
-_IDD_RUNNER = r"""
-import json, sys, time, types
-# imagededup's package __init__ imports its CNN module, which imports torchvision at import time; the PHash
-# path never touches it, and a real torchvision would pull a CUDA torch. Stub the names it imports.
-class _Any:
-    def __init__(self, *a, **k): pass
-    def __call__(self, *a, **k): return _Any()
-    def __getattr__(self, name):
-        if name.startswith("__"): raise AttributeError(name)
-        return _Any()
-def _mod(name):
-    m = types.ModuleType(name)
-    def ga(attr):
-        if attr.startswith("__"): raise AttributeError(attr)
-        return _Any()
-    m.__getattr__ = ga
-    m.__path__ = []
-    sys.modules[name] = m
-for n in ("torchvision", "torchvision.models", "torchvision.models.vision_transformer", "torchvision.transforms",
-          "torchvision.transforms.transforms"):
-    _mod(n)
-if __name__ == "__main__":
-    from imagededup.methods import PHash
-    dups = PHash(verbose=False).find_duplicates(image_dir=sys.argv[1], max_distance_threshold=10,
-                                                num_enc_workers=int(sys.argv[2]))
-    print(json.dumps(dups))
-"""
-
-
-def ensure_venv(venv: Path) -> Path:
-    py = venv / "bin" / "python"
-    if py.is_file() and subprocess.run([str(py), "-c", "import imagededup"], capture_output=True).returncode == 0:
-        return py
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", IMAGEDEDUP], check=True)
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *IDD_DEPS], check=True)
-    return py
-
-
 def _truth_pairs(folder: Path) -> set:
     groups: dict[str, list[str]] = {}
     with open(folder / "GROUND_TRUTH.csv") as f:
@@ -457,39 +419,117 @@ def _f1(pred: set, truth: set):
     return (2 * p * r / (p + r) if p + r else 0.0), p, r
 
 
-def bench_vs_imagededup(folder: Path, quick: bool, venv: Path, R: list):
-    py = ensure_venv(venv)
-    runner = Path(tempfile.mkdtemp(prefix="dupfinder-idd-")) / "idd_runner.py"
-    runner.write_text(_IDD_RUNNER)
+def _peer_line(name: str, env) -> str:
+    import peers
+    if isinstance(env, peers.Unavailable):
+        return f"- **{name}: not run** - {env.reason}"
+    where = env.python.parent.parent
+    where = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
+    return f"- {name}: environment `{where}` ({'built by this run' if env.created else 'reused'})"
+
+
+def _ours_duplicates(folder: Path, method: str, extra=()) -> tuple[float, set]:
+    """Our CLI end to end in a fresh process with an empty cache: (seconds, predicted pairs)."""
+    cmd = [sys.executable, "-m", "core", "duplicates", str(folder), "--method", method, "--json", "--no-cache",
+           *extra]
+    dt, out = _run(cmd, _env(tempfile.mkdtemp(prefix="dupfinder-bench-cache-")), cwd=ROOT)
+    return dt, {frozenset((p["a"], p["b"])) for p in json.loads(out)["pairs"]}
+
+
+def _peer_run(env, cmd_tail: list, marker: str) -> tuple[float, dict | None, str | None]:
+    """Run a peer's runner; (seconds, parsed JSON, None) or (seconds, None, reason it failed)."""
+    import peers
+    t = time.perf_counter()
+    p = subprocess.run([str(env.python), *map(str, cmd_tail)], capture_output=True, text=True,
+                       env=peers.peer_env_vars(), cwd=tempfile.gettempdir())
+    dt = time.perf_counter() - t
+    out = p.stdout
+    if p.returncode != 0 or marker not in out:
+        return dt, None, f"exited {p.returncode}: {peers._tail(p.stderr or out, 400)}"
+    return dt, json.loads(out[out.rindex(marker) + len(marker):].strip().splitlines()[0]), None
+
+
+def bench_peers(folder: Path, quick: bool, peers_dir: Path, R: list):
+    """Ours vs imagededup (PHash, CNN) and fastdup on the same folder, each peer in its own environment."""
+    import peers
     truth = _truth_pairs(folder)
-    reps = 1 if quick else 3
-    ours_t, theirs_t = [], []
-    ours_out = theirs_out = None
-    for _ in range(reps):  # alternate, so machine load hits both alike
-        cmd = [sys.executable, "-m", "core", "duplicates", str(folder), "--method", "phash", "--json",
-               "--no-cache", "--threshold", "10"]  # imagededup's default; our pHash default differs
-        dt, ours_out = _run(cmd, _env(tempfile.mkdtemp()), cwd=ROOT)
-        ours_t.append(dt)
-        dt, theirs_out = _run([str(py), str(runner), str(folder), "2"], cwd=tempfile.gettempdir())
-        theirs_t.append(dt)
-    ours = {frozenset((p["a"], p["b"])) for p in json.loads(ours_out)["pairs"]}
-    dd = json.loads(theirs_out[theirs_out.index("{"):])
-    theirs = {frozenset((a, b)) for a, bs in dd.items() for b in bs}
-    fo, po, ro = _f1(ours, truth)
-    ft, pt, rt = _f1(theirs, truth)
-    o, t = med(ours_t), med(theirs_t)
     n = sum(1 for _ in folder.glob("*.jpg"))
-    R.append(f"## 6. End to end vs imagededup PHash ({n} files, threshold 10 bits, 2 processes each)\n")
-    R.append("Both run as fresh processes on the same folder, wall time including start-up and imports: ours "
-             "`python -m core duplicates FOLDER --method phash --threshold 10 --json --no-cache` (load + decode + pHash + all "
-             f"pairs + groups), imagededup `PHash().find_duplicates(image_dir, max_distance_threshold=10, "
-             f"num_enc_workers=2)`. Medians of {reps}.\n")
-    R.append("| | seconds | pair precision | pair recall | pair F1 |")
-    R.append("|---|---:|---:|---:|---:|")
-    R.append(f"| ours (imagehash pHash) | {o:.1f} | {po:.3f} | {ro:.3f} | {fo:.3f} |")
-    R.append(f"| imagededup PHash | {t:.1f} | {pt:.3f} | {rt:.3f} | {ft:.3f} |")
-    R.append(f"\nOurs is **{t / o:.1f}x** faster, F1 {fo:.3f} vs {ft:.3f} ({len(truth)} true pairs).\n")
-    return t / o, fo, ft
+    reps = 1 if quick else 3
+    envs = {name: peers.ensure_env(name, peers_dir) for name in ("imagededup", "fastdup")}
+    res: dict = {"envs": envs}
+    R.append(f"## 6. End to end vs the peers ({n} files, 2 processes / threads each)\n")
+    R.append("Every run is a fresh process on the same folder, wall time including start-up, imports and (for the "
+             "CNNs) loading the model; ours with an empty cache directory. Pair precision / recall / F1 against "
+             f"`GROUND_TRUTH.csv` ({len(truth)} true pairs). Each peer runs in a virtual environment of its own "
+             "(`bench/peers.py`, pinned lists in `bench/requirements/`):\n")
+    R += [_peer_line(k, v) for k, v in envs.items()]
+    R.append("")
+    R.append("| comparison | ours s | peer s | ours img/s | peer img/s | ours faster | ours F1 (P / R) | peer F1 (P / R) |")
+    R.append("|---|---:|---:|---:|---:|---:|---|---|")
+    runner_dir = Path(tempfile.mkdtemp(prefix="dupfinder-peers-"))
+    notes = []
+
+    def row(label, ours_t, peer_t, ours_pairs, peer_pairs):
+        fo, po, ro = _f1(ours_pairs, truth)
+        ft, pt, rt = _f1(peer_pairs, truth)
+        R.append(f"| {label} | {ours_t:.1f} | {peer_t:.1f} | {n / ours_t:.0f} | {n / peer_t:.0f} | "
+                 f"**{peer_t / ours_t:.1f}x** | {fo:.3f} ({po:.3f} / {ro:.3f}) | {ft:.3f} ({pt:.3f} / {rt:.3f}) |")
+        return peer_t / ours_t, fo, ft
+
+    def pairs_of(dups: dict) -> set:
+        return {frozenset((a, b)) for a, bs in dups.items() for b in bs}
+
+    # imagededup PHash vs our pHash, both at 10 bits (imagededup's default; ours differs)
+    idd = envs["imagededup"]
+    if isinstance(idd, peers.Env):
+        runner = peers.write_runner(runner_dir, "idd_runner.py", peers.IMAGEDEDUP_RUNNER)
+        ours_t, theirs_t, ours, theirs, err = [], [], set(), set(), None
+        for _ in range(reps):  # alternate, so machine load hits both alike
+            dt, ours = _ours_duplicates(folder, "phash", ["--threshold", "10"])
+            ours_t.append(dt)
+            dt, out, err = _peer_run(idd, [runner, "phash", folder, 2], "{")
+            if err:
+                break
+            theirs_t.append(dt)
+            theirs = pairs_of(out["duplicates"])
+        if err:
+            notes.append(f"imagededup PHash failed: {err}")
+        else:
+            res["imagededup"] = row("pHash, 10 bits: ours vs imagededup PHash", med(ours_t), med(theirs_t), ours,
+                                    theirs)
+        # imagededup CNN: tried for real; reported when it cannot run here
+        dt, out, err = _peer_run(idd, [runner, "cnn", folder, 2], "{")
+        if err or "unavailable" in out:
+            notes.append("**imagededup CNN: not run** - " + (err or out["unavailable"]) + ". It needs torchvision "
+                         "(PyPI's build does not import beside the CPU torch this machine kind provides; the "
+                         "matching CUDA pair is ~5.5 GB) and downloads its MobileNetV3 weights from the PyTorch "
+                         "site on first use, which an offline machine cannot reach.")
+        else:
+            dt_o, ours_cnn = _ours_duplicates(folder, "cnn-cosine")
+            res["imagededup_cnn"] = row("CNN: ours cnn-cosine vs imagededup CNN (0.9)", dt_o, dt, ours_cnn,
+                                        pairs_of(out["duplicates"]))
+    fd = envs["fastdup"]
+    if isinstance(fd, peers.Env):
+        runner = peers.write_runner(runner_dir, "fastdup_runner.py", peers.FASTDUP_RUNNER)
+        ours_t, theirs_t, ours, theirs, err = [], [], set(), set(), None
+        for _ in range(reps):
+            dt, ours = _ours_duplicates(folder, "cnn-cosine")
+            ours_t.append(dt)
+            dt, out, err = _peer_run(fd, [runner, folder, tempfile.mkdtemp(prefix="dupfinder-fastdup-"), 2],
+                                     "RESULT ")
+            if err:
+                break
+            theirs_t.append(dt)
+            theirs = {frozenset(p) for p in out["pairs"]}
+        if err:
+            notes.append(f"fastdup failed: {err}")
+        else:
+            res["fastdup"] = row("CNN: ours cnn-cosine (default threshold) vs fastdup (its default 0.9)",
+                                 med(ours_t), med(theirs_t), ours, theirs)
+    R.append("")
+    R += [f"- {t}" for t in notes]
+    R.append(f"\nMedians of {reps} alternating runs (the imagededup CNN probe and its comparison: one run).\n")
+    return res
 
 
 _DASH_RUNNER = r"""
@@ -603,10 +643,20 @@ def write_summary(R: list, res: dict, load_start: float) -> list:
     cache = res.get("cache")
     if cache:
         add("second `duplicates` run on an unchanged folder >= 10x faster", f"{cache[0]:.1f}x", cache[0] >= 10)
-    idd = res.get("imagededup")
-    if idd:
-        add("ours >= 2x faster than imagededup PHash (2,000 files), F1 equal or better",
-            f"{idd[0]:.1f}x, F1 {idd[1]:.3f} vs {idd[2]:.3f}", idd[0] >= 2 and idd[1] >= idd[2])
+    pr = res.get("peers")
+    if pr is not None:
+        idd = pr.get("imagededup")
+        if idd:
+            add("ours >= 2x faster than imagededup PHash (2,000 files), F1 equal or better",
+                f"{idd[0]:.1f}x, F1 {idd[1]:.3f} vs {idd[2]:.3f}", idd[0] >= 2 and idd[1] >= idd[2])
+        else:
+            add("ours >= 2x faster than imagededup PHash", "imagededup PHash not run (see section 6)", None)
+        fdr = pr.get("fastdup")
+        if fdr:
+            add("CNN end to end >= 2.5x faster than fastdup, F1 equal or better",
+                f"{fdr[0]:.1f}x, F1 {fdr[1]:.3f} vs {fdr[2]:.3f}", fdr[0] >= 2.5 and fdr[1] >= fdr[2])
+        else:
+            add("CNN end to end >= 2.5x faster than fastdup", "fastdup not run (see section 6)", None)
     dash = res.get("dashboard")
     if dash:
         add("dashboard: threshold slider redraw < 300 ms (2,000 images encoded), Search page", f"{dash[0] * 1e3:.0f} ms",
@@ -632,11 +682,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small workload, fewer repeats (smoke run)")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "dupfinder-bench"))
-    ap.add_argument("--venv", default=os.path.join(tempfile.gettempdir(), "dupfinder-bench-venv"))
+    ap.add_argument("--peers-dir", default=str(ROOT / "bench" / "work" / "peers"),
+                    help="where the peers' own virtual environments are made (git-ignored)")
     ap.add_argument("--out", default=str(ROOT / "bench" / ("RESULTS-quick.md" if "--quick" in sys.argv
                                                            else "RESULTS.md")))
     ap.add_argument("--skip", default="", help="comma list of sections to skip: encoding,cnn,ssim,compare,"
-                                                "cache,imagededup,dashboard")
+                                                "cache,peers,dashboard")
     a = ap.parse_args(argv)
     skip = set(filter(None, a.skip.split(",")))
     os.environ.setdefault("DUPFINDER_CACHE_DIR", tempfile.mkdtemp(prefix="dupfinder-bench-cache-"))
@@ -650,7 +701,7 @@ def main(argv=None) -> int:
                 ("ssim", lambda: bench_ssim(folder, a.quick, R)),
                 ("compare", lambda: bench_compare(a.quick, R)),
                 ("cache", lambda: bench_cache(folder, a.quick, R)),
-                ("imagededup", lambda: bench_vs_imagededup(folder, a.quick, Path(a.venv), R)),
+                ("peers", lambda: bench_peers(folder, a.quick, Path(a.peers_dir), R)),
                 ("dashboard", lambda: bench_dashboard(folder, a.quick, R))]
     res = {}
     for name, fn in sections:
