@@ -1,10 +1,11 @@
 """Batch kernels for the perceptual hashes, bit for bit equal to imagehash 4.3.2.
 
-imagehash hashes one image per call and spends 0.4-1.9 ms of Python/NumPy overhead on each (small arrays, one
-``numpy.median``, one ``scipy.fftpack.dct`` or several ``pywt`` calls per image), which is as much as decoding a
-drafted 640x480 JPEG. Here only the Pillow steps stay per image (``convert`` and the LANCZOS ``resize``, each one C
-call, exactly as imagehash makes them, so their pixels are the same bytes); everything after them - means, medians,
-DCTs, wavelets, histograms, comparisons - runs once on a stacked ``(n, h, w)`` array.
+imagehash hashes one image per call. Here only the Pillow steps stay per image (``convert`` and the LANCZOS
+``resize``, each one C call, exactly as imagehash makes them, so their pixels are the same bytes); everything after
+them - means, medians, DCTs, wavelets, histograms, comparisons - runs once on a stacked ``(n, h, w)`` array.
+Measured (bench/RESULTS.md): those Pillow steps are most of a hash's cost on a drafted photo (~0.3 ms for the grey
+thumbnail of a 320x240 draft, ~0.6 ms for its HSV conversion), so the batch path mostly saves wHash's per-image
+PyWavelets calls and the colour hash's per-image masks.
 
 Bit-identity is by construction, not by approximation: each step applies the same NumPy / SciPy / PyWavelets
 function to the same values, only along a batch axis (``scipy.fftpack.dct(..., axis=)``, ``pywt.wavedec2(...,
