@@ -256,7 +256,76 @@ def bench_encoding(folder: Path, quick: bool, R: list):
                  f"{seq_o / seq_l:.0%} |")
         print(f"encoding {label} done", flush=True)
     R.append("")
+    hash_breakdown(sets, quick, R)
     return out
+
+
+def hash_breakdown(sets: dict, quick: bool, R: list) -> None:
+    """Where a hash's time goes, per image, in one process (CPU time, so other processes' load matters less)."""
+    from core import images
+    from core.methods import get, hash_kernels, hashing
+
+    def cpu_ms(fn, paths, reps):
+        ts = []
+        for _ in range(reps):
+            t = time.process_time()
+            fn()
+            ts.append(time.process_time() - t)
+        return min(ts) / len(paths) * 1e3
+
+    def decode(paths, mode):
+        def run():
+            for p in paths:
+                with Image.open(p) as im:
+                    im.draft(mode, (128, 128))
+                    im.convert(mode)
+        return run
+
+    reps = 3 if quick else 5
+    R.append("### Where the hashes' time goes (CPU ms per image, one process, best of %d)\n" % reps)
+    R.append("Decode limit = open + `draft('RGB', 128)` + `convert('RGB')`; `open_image` = the app's decoder (adds "
+             "EXIF orientation, mode handling, a copy); Pillow = the hash's own Pillow calls (`convert('L')` + "
+             "LANCZOS `resize` to the hash's thumbnail; colour hash: `convert('L')` + `convert('HSV')` of the whole "
+             "draft), which imagehash and the batch kernels make identically; imagehash / kernels = the whole hash "
+             "(Pillow calls included). The bound is decode limit / (open_image + kernels). Last column, a lever not "
+             "taken: decoding the JPEG straight to greyscale (`draft('L', 128)`: libjpeg skips the chroma), then "
+             "the same kernels.\n")
+    R.append("| files | hash | decode limit | open_image | Pillow | imagehash | kernels | bound | grey decode + "
+             "kernels (bound) |")
+    R.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, paths in sets.items():
+        paths = [str(p) for p in paths]
+        lim = cpu_ms(decode(paths, "RGB"), paths, reps)
+        opn = cpu_ms(lambda: [images.open_image(p, target_size=128) for p in paths], paths, reps)
+        grey = cpu_ms(decode(paths, "L"), paths, reps)
+        imgs = [images.open_image(p, target_size=128) for p in paths]
+        greys = []
+        for p in paths:
+            with Image.open(p) as im:
+                im.draft("L", (128, 128))
+                greys.append(im.convert("L"))
+        for name in ("ahash", "phash", "dhash", "whash", "colorhash"):
+            m = get(name)
+            hs = m.default_params()["hash_size"]
+            if name == "colorhash":
+                pil = lambda: [(im.convert("L"), im.convert("HSV")) for im in imgs]  # noqa: E731
+            else:
+                w, h = {"phash": (4 * hs, 4 * hs), "dhash": (hs + 1, hs)}.get(name, (hs, hs))
+                if name == "whash":
+                    w = h = hash_kernels.whash_scale(imgs[0].size, hs)
+                pil = lambda w=w, h=h: [im.convert("L").resize((w, h), Image.Resampling.LANCZOS)  # noqa: E731
+                                        for im in imgs]
+            t_pil = cpu_ms(pil, paths, reps)
+            t_ih = cpu_ms(lambda: [hashing.hash_bits(name, im, hs) for im in imgs], paths, reps)
+            t_k = cpu_ms(lambda: m.encode(imgs, hash_size=hs), paths, reps)
+            if name == "colorhash":
+                lever = "- (needs colour)"
+            else:
+                t_g = cpu_ms(lambda: m.encode(greys, hash_size=hs), paths, reps)
+                lever = f"{grey:.2f} + {t_g:.2f} ({lim / (grey + t_g):.0%})"
+            R.append(f"| {label} | {name} | {lim:.2f} | {opn:.2f} | {t_pil:.2f} | {t_ih:.2f} | {t_k:.2f} | "
+                     f"{lim / (opn + t_k):.0%} | {lever} |")
+    R.append("")
 
 
 def bench_cnn(folder: Path, quick: bool, R: list):

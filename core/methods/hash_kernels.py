@@ -145,13 +145,12 @@ def whash(images: Sequence[Image.Image], hash_size: int = 8) -> np.ndarray:
 
 
 def _category_table() -> np.ndarray:
-    """Colour-hash category of a non-black pixel, indexed by ``saturation * 256 + hue``; entry 65536 = black."""
+    """Colour-hash category of a non-black pixel, indexed by ``saturation * 256 + hue`` (uint8, 65536 entries)."""
     sat, hue = np.divmod(np.arange(65536), 256)
-    cat = np.full(65536 + 1, _N_CATEGORIES - 1, dtype=np.uint8)  # saturation exactly 170: a colour, no hue bin
-    cat[:65536][sat < _FAINT_BELOW] = 2 + _HUE_BIN[hue[sat < _FAINT_BELOW]]
-    cat[:65536][sat > _FAINT_BELOW] = 8 + _HUE_BIN[hue[sat > _FAINT_BELOW]]
-    cat[:65536][sat < _GREY_BELOW] = 1
-    cat[65536] = 0
+    cat = np.full(65536, _N_CATEGORIES - 1, dtype=np.uint8)  # saturation exactly 170: a colour, in no hue bin
+    cat[sat < _FAINT_BELOW] = 2 + _HUE_BIN[hue[sat < _FAINT_BELOW]]
+    cat[sat > _FAINT_BELOW] = 8 + _HUE_BIN[hue[sat > _FAINT_BELOW]]
+    cat[sat < _GREY_BELOW] = 1
     return cat
 
 
@@ -164,11 +163,13 @@ def _color_counts(images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray
     totals = np.empty(len(images), dtype=np.int64)
     for i, img in enumerate(images):
         # the two Pillow conversions imagehash makes (pointwise C loops); the binning is one table look-up
-        grey = np.asarray(img.convert("L"))
-        hsv = np.asarray(img.convert("HSV"))
-        idx = (hsv[..., 1].astype(np.uint32) << 8) | hsv[..., 0]
-        idx[grey < _BLACK_BELOW] = 65536
-        counts[i] = np.bincount(_CATEGORY[idx].ravel(), minlength=_N_CATEGORIES)
+        grey = np.asarray(img.convert("L")).reshape(-1)
+        hsv = np.asarray(img.convert("HSV")).reshape(-1, 3)
+        idx = hsv[:, 0].astype(np.uint16)
+        idx |= hsv[:, 1].astype(np.uint16) << 8
+        cat = np.take(_CATEGORY, idx)
+        cat[grey < _BLACK_BELOW] = 0
+        counts[i] = np.bincount(cat, minlength=_N_CATEGORIES)
         totals[i] = grey.size
     return counts, totals
 
