@@ -145,14 +145,15 @@ if __name__ == "__main__":
         try:
             import torchvision  # noqa: F401
         except Exception as e:
-            print(json.dumps({"unavailable": "torchvision does not import (%s: %s)" % (type(e).__name__, e)}))
+            print("RESULT " + json.dumps({"unavailable": "torchvision does not import (%s: %s)"
+                                                     % (type(e).__name__, e)}))
             sys.exit(0)
         try:
             from imagededup.methods import CNN
             cnn = CNN(verbose=False)  # loads MobileNetV3 weights: torchvision downloads them on first use
         except Exception as e:
-            print(json.dumps({"unavailable": "its model could not be loaded (%s: %s)" % (type(e).__name__,
-                                                                                     str(e)[:300])}))
+            print("RESULT " + json.dumps({"unavailable": "its model could not be loaded (%s: %s)"
+                                                     % (type(e).__name__, str(e)[:300])}))
             sys.exit(0)
         dups = cnn.find_duplicates(image_dir=folder, min_similarity_threshold=0.9, num_enc_workers=workers)
     else:
@@ -163,7 +164,7 @@ if __name__ == "__main__":
         from imagededup.methods import PHash
         dups = PHash(verbose=False).find_duplicates(image_dir=folder, max_distance_threshold=10,
                                                     num_enc_workers=workers)
-    print(json.dumps({"duplicates": dups}))
+    print("RESULT " + json.dumps({"duplicates": dups}))
 """
 
 FASTDUP_RUNNER = r"""

@@ -528,7 +528,10 @@ def _peer_run(env, cmd_tail: list, marker: str) -> tuple[float, dict | None, str
     out = p.stdout
     if p.returncode != 0 or marker not in out:
         return dt, None, f"exited {p.returncode}: {peers._tail(p.stderr or out, 400)}"
-    return dt, json.loads(out[out.rindex(marker) + len(marker):].strip().splitlines()[0]), None
+    try:  # the marker starts the runner's last line: one JSON document
+        return dt, json.loads(out[out.rindex(marker) + len(marker):].strip().splitlines()[0]), None
+    except (ValueError, IndexError) as e:
+        return dt, None, f"unreadable output ({e}): {peers._tail(out, 300)}"
 
 
 def bench_peers(folder: Path, quick: bool, peers_dir: Path, R: list):
@@ -569,7 +572,7 @@ def bench_peers(folder: Path, quick: bool, peers_dir: Path, R: list):
         for _ in range(reps):  # alternate, so machine load hits both alike
             dt, ours = _ours_duplicates(folder, "phash", ["--threshold", "10"])
             ours_t.append(dt)
-            dt, out, err = _peer_run(idd, [runner, "phash", folder, 2], "{")
+            dt, out, err = _peer_run(idd, [runner, "phash", folder, 2], "RESULT ")
             if err:
                 break
             theirs_t.append(dt)
@@ -580,7 +583,7 @@ def bench_peers(folder: Path, quick: bool, peers_dir: Path, R: list):
             res["imagededup"] = row("pHash, 10 bits: ours vs imagededup PHash", med(ours_t), med(theirs_t), ours,
                                     theirs)
         # imagededup CNN: tried for real; reported when it cannot run here
-        dt, out, err = _peer_run(idd, [runner, "cnn", folder, 2], "{")
+        dt, out, err = _peer_run(idd, [runner, "cnn", folder, 2], "RESULT ")
         if err or "unavailable" in out:
             notes.append("**imagededup CNN: not run** - " + (err or out["unavailable"]) + ". It needs torchvision "
                          "(PyPI's build does not import beside the CPU torch this machine kind provides; the "
