@@ -73,3 +73,20 @@ def test_quick_run_completes_and_reports_unavailable_peers(bench_run, peers, tmp
     assert "imagededup PHash not run" in text and "fastdup not run" in text  # the summary says so too
     assert not (tmp_path / "RESULTS-quick.md.partial").exists()
     sys.modules.pop("peers", None)
+
+
+def test_peer_output_is_parsed_or_reported(bench_run, peers, tmp_path):
+    """A runner's chatter before its RESULT line is ignored; broken output or a crash is a reason, not an error."""
+    env = peers.Env("fake", Path(sys.executable), created=False)
+    ok = tmp_path / "ok.py"
+    ok.write_text('print("progress {0%} {"); print("RESULT " + \'{"duplicates": {"a.jpg": ["b.jpg"]}}\')\n')
+    _, out, err = bench_run._peer_run(env, [ok], "RESULT ")
+    assert err is None and out == {"duplicates": {"a.jpg": ["b.jpg"]}}
+    bad = tmp_path / "bad.py"
+    bad.write_text('print("RESULT {not json")\n')
+    _, out, err = bench_run._peer_run(env, [bad], "RESULT ")
+    assert out is None and "unreadable output" in err
+    crash = tmp_path / "crash.py"
+    crash.write_text('import sys; sys.exit("ModuleNotFoundError: No module named pywt")\n')
+    _, out, err = bench_run._peer_run(env, [crash], "RESULT ")
+    assert out is None and "pywt" in err and "exited 1" in err
