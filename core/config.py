@@ -100,6 +100,12 @@ def workers_setting() -> int | None:
         raise ValueError(f"DUPFINDER_WORKERS={raw!r} is not an integer") from None
 
 
+def background_warmup() -> bool:
+    """``$DUPFINDER_WARMUP`` (default on): the app loads the CNN (exporting it to ONNX if needed) in a background
+    thread after its first page. ``0`` turns it off (the test suite does: most tests never run the CNN)."""
+    return os.environ.get("DUPFINDER_WARMUP", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 # ------------------------------------------------------------------------------------------------ budgets
 @dataclass(frozen=True)
 class Budgets:
@@ -136,5 +142,5 @@ def budgets() -> Budgets:
     )
 
 
-__all__ = ["Budgets", "allowed_roots", "budgets", "cache_disabled", "cache_root", "env_flag", "env_number",
+__all__ = ["Budgets", "allowed_roots", "background_warmup", "budgets", "cache_disabled", "cache_root", "env_flag", "env_number",
            "local_mode", "parse_size", "weights_path", "workers_setting"]

@@ -1,0 +1,62 @@
+"""One-off work done before the first visitor asks for it: the CNN's ONNX export, the demo sets, the model load.
+
+A cold CNN search used to pay, on its critical path, for importing torch (3-13 s on 2 busy cores), building the
+torch network, exporting it to ONNX when the cache was empty, and opening the ONNX Runtime session. Now:
+
+* the **export** runs once per weights file, at install time: ``python -m core warmup`` (``scripts/run.sh`` runs it
+  before starting the app) writes it under the cache root (:func:`core.config.cache_root`), with the demo sets;
+* the **model load** (ONNX Runtime only - torch is not imported when the exported file exists) runs in a background
+  thread of the app process (:func:`start_background`); a search that needs the model meanwhile waits for that
+  load instead of starting a second one (:func:`core.cnn.get_model` builds one model at a time).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+_started = threading.Event()
+
+
+def warm_up(load_model: bool = True) -> dict:
+    """Export the CNN to ONNX if needed, build the demo sets, optionally load the model; never raises.
+
+    Returns
+    -------
+    dict
+        ``{"onnx": path or None, "demo": path or None, "model": backend or None, "seconds": float, "errors": [...]}``
+    """
+    t0 = time.perf_counter()
+    out: dict = {"onnx": None, "demo": None, "model": None, "errors": []}
+    try:
+        from core import demo
+
+        out["demo"] = str(demo.ensure_demo()["duplicates"])
+    except Exception as exc:  # noqa: BLE001 - a warm-up failure only means the first visitor waits
+        out["errors"].append(f"demo sets: {exc}")
+    try:
+        from core import cnn
+
+        out["onnx"] = str(cnn.ensure_onnx())
+        if load_model:
+            out["model"] = cnn.get_model().backend
+    except Exception as exc:  # noqa: BLE001 - torch/ORT missing or broken: the CNN methods report it when used
+        out["errors"].append(f"CNN: {exc}")
+    out["seconds"] = time.perf_counter() - t0
+    for e in out["errors"]:
+        log.warning("warm-up: %s", e)
+    return out
+
+
+def start_background() -> threading.Thread | None:
+    """Run :func:`warm_up` in a daemon thread, once per process (later calls, or ``DUPFINDER_WARMUP=0``: None)."""
+    from core import config
+
+    if _started.is_set() or not config.background_warmup():
+        return None
+    _started.set()
+    t = threading.Thread(target=warm_up, name="dupfinder-warmup", daemon=True)
+    t.start()
+    return t
