@@ -105,12 +105,13 @@ def _fd_env() -> dict:
     return env
 
 
-def before_tree(rev: str) -> Path:
-    """The project's ``core/`` at ``rev`` (git archive), to run "before" figures from the same machine and run."""
-    out = WORK / f"before-{rev[:10]}"
+def before_tree(rev: str, full: bool = False) -> Path:
+    """The project at ``rev`` (git archive; ``core/`` only unless ``full``), to run "before" figures in the same run."""
+    out = WORK / f"before-{rev[:10]}{'-full' if full else ''}"
     if not (out / "core" / "__main__.py").is_file():
         out.mkdir(parents=True, exist_ok=True)
-        arch = subprocess.run(["git", "archive", rev, "core", "data/demo"], cwd=ROOT, check=True,
+        paths = [] if full else ["core", "data/demo"]
+        arch = subprocess.run(["git", "archive", rev, *paths], cwd=ROOT, check=True,
                               capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(out)], input=arch, check=True)
     return out
@@ -242,63 +243,80 @@ def _fmt(ts) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # app latency
 # ---------------------------------------------------------------------------------------------------------------
-def bench_app(reps: int, R: list) -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
+def _app_once(B, root: Path, env: dict) -> tuple[float, float, float]:
+    """One cold server of the checkout at ``root``: (s to first ahash result, s to first CNN result, s from pick)."""
     import re
 
-    import browser as B
     from playwright.sync_api import sync_playwright
+
+    B.ROOT = root  # start_app runs ROOT/scripts/run.sh
+    app = B.start_app(Path(tempfile.mkdtemp(prefix="cnn-e2e-app-run-")), env=env)
+    try:
+        with sync_playwright() as p:
+            browser = B.launch(p)
+            page = browser.new_page(viewport=B.VIEWPORT)
+            t0 = time.perf_counter()
+            page.goto(app.url + "/search")
+            page.locator('[data-testid="stMain"]').get_by_text(re.compile(r"^#1\b")).first.wait_for(timeout=300_000)
+            t_ahash = time.perf_counter() - t0
+            B.wait_idle(page)
+            t1 = time.perf_counter()
+            B.choose_select(page, "Method", "CNN features + cosine", scope='[data-testid="stSidebar"]', timeout=300)
+            page.wait_for_function(
+                "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                " return !!m && m.innerText.includes('cosine similarity') && /#1\\b/.test(m.innerText) &&"
+                " [...m.querySelectorAll('h4')].some(e => e.innerText.includes('of the top')); }", timeout=300_000)
+            t_cnn = time.perf_counter()
+            B.assert_no_exception(page, "search")
+            browser.close()
+        return t_ahash, t_cnn - t0, t_cnn - t1
+    finally:
+        app.stop()
+
+
+def bench_app(reps: int, R: list, before_rev: str | None = None) -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import browser as B
 
     B.require_browser()
     cache = Path(tempfile.mkdtemp(prefix="cnn-e2e-app-"))
-    env = dict(os.environ, DUPFINDER_CACHE_DIR=str(cache), DUPFINDER_WARMUP="1", PYTHONPATH=str(ROOT))
-    # install-time step (what scripts/run.sh does before starting the server): ONNX export + demo sets
+    env = dict(os.environ, DUPFINDER_CACHE_DIR=str(cache), DUPFINDER_WARMUP="1")
+    env.pop("PYTHONPATH", None)
+    # install-time step (what scripts/run.sh does before starting the server): ONNX export + demo sets; the
+    # "before" code finds the same ONNX file (same name) and demo sets in the shared cache root
     subprocess.run([sys.executable, "-m", "core", "warmup"], env=env, cwd=ROOT, check=True, capture_output=True)
-    res: dict = {"ahash": [], "cnn": [], "cnn_after_pick": []}
+    roots = {"now": ROOT}
+    if before_rev:
+        b = before_tree(before_rev, full=True)
+        if not (b / ".venv").exists():
+            (b / ".venv").symlink_to(os.path.realpath(ROOT / ".venv"))
+        roots["before"] = b
+    res: dict = {k: {"ahash": [], "cnn": [], "pick": []} for k in roots}
     for r in range(reps):
-        for f in cache.glob("features.sqlite*"):  # cold feature cache: every image is encoded
-            f.unlink()
-        app = B.start_app(Path(tempfile.mkdtemp(prefix="cnn-e2e-app-run-")), env=env)
-        try:
-            with sync_playwright() as p:
-                browser = B.launch(p)
-                page = browser.new_page(viewport=B.VIEWPORT)
-                t0 = time.perf_counter()
-                page.goto(app.url + "/search")
-                B.match_heading(page, timeout=120)
-                page.locator('[data-testid="stMain"]').get_by_text(re.compile(r"^#1\b")).first.wait_for(timeout=120_000)
-                t_ahash = time.perf_counter() - t0
-                B.wait_idle(page)
-                t1 = time.perf_counter()
-                B.choose_select(page, "Method", "CNN features + cosine", scope='[data-testid="stSidebar"]',
-                                timeout=300)
-                page.wait_for_function(
-                    "() => [...document.querySelectorAll('[data-testid=\"stMain\"] h4')].some("
-                    "e => e.innerText.includes('of the top')) && document.querySelector('[data-testid=\"stMain\"]')"
-                    ".innerText.includes('cosine similarity')", timeout=300_000)
-                t_cnn = time.perf_counter() - t0
-                res["ahash"].append(t_ahash)
-                res["cnn"].append(t_cnn)
-                res["cnn_after_pick"].append(time.perf_counter() - t1)
-                B.assert_no_exception(page, "search")
-                browser.close()
-        finally:
-            app.stop()
-        print(f"[app {r}] ahash {t_ahash:.2f} s, cnn {t_cnn:.2f} s (load {load():.1f})", flush=True)
-    med = {k: statistics.median(v) for k, v in res.items()}
-    R.append(f"### App latency: cold server, demo set, Debian chromium (medians of {reps})\n")
-    R.append("Each run starts a new server (`bash scripts/run.sh`, whose `python -m core warmup` exported the ONNX "
-             "model and built the demo sets once, before the first run: an install step) with an empty feature "
-             "cache, opens the Search page, waits for the first ranked result (average hash, the default method), "
-             "then picks *CNN features + cosine* in the sidebar and waits for its first ranked result.\n")
-    R.append("| first ranked result | seconds after `page.goto` | target |")
-    R.append("|---|---:|---:|")
-    R.append(f"| average hash | {med['ahash']:.2f} (runs: {_fmt(res['ahash'])}) | <= 1.5 |")
-    R.append(f"| CNN + cosine (page open, first result, method pick) | {med['cnn']:.2f} (runs: {_fmt(res['cnn'])}) "
-             "| <= 3 |")
-    R.append(f"| CNN + cosine, from the method pick | {med['cnn_after_pick']:.2f} | |")
+        for k, root in roots.items():
+            for f in cache.glob("features.sqlite*"):  # cold feature cache: every image is encoded
+                f.unlink()
+            a, c, pk = _app_once(B, root, env)
+            for key, v in (("ahash", a), ("cnn", c), ("pick", pk)):
+                res[k][key].append(v)
+            print(f"[app {r} {k}] ahash {a:.2f} s, cnn {c:.2f} s, from pick {pk:.2f} s (load {load():.1f})",
+                  flush=True)
+    med = {k: {kk: statistics.median(v) for kk, v in d.items()} for k, d in res.items()}
+    R.append(f"### App latency: cold server, demo set, Debian chromium (medians of {reps}, interleaved)\n")
+    R.append("Each run starts a new server (`bash scripts/run.sh`) with an empty feature cache; the ONNX export and "
+             "the demo sets were made once before the first run (`python -m core warmup`, an install step; the "
+             "*before* code finds the same files). The browser opens the Search page, waits for the first ranked "
+             "result (average hash, the default method), then picks *CNN features + cosine* in the sidebar and "
+             "waits for its first ranked result. *before* = the base commit's app, run the same way.\n")
+    R.append("| first ranked result | " + " | ".join(f"{k} (s after `page.goto`)" for k in roots) + " | target |")
+    R.append("|---|" + "---:|" * len(roots) + "---:|")
+    for key, label, target in (("ahash", "average hash", "<= 1.5"),
+                               ("cnn", "CNN + cosine (page open, first result, method pick)", "<= 3"),
+                               ("pick", "CNN + cosine, from the method pick", "")):
+        R.append(f"| {label} | " + " | ".join(f"{med[k][key]:.2f} ({_fmt(res[k][key])})" for k in roots)
+                 + f" | {target} |")
     R.append("")
-    return med
+    return {"median": med, "runs": res}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -333,7 +351,7 @@ def main(argv=None) -> int:
 
         res["levers"] = cnn_levers.bench_levers(R)
     if "app" in only:
-        res["app"] = bench_app(a.reps, R)
+        res["app"] = bench_app(a.reps, R, a.before or None)
     head = [f"## CNN end to end, levers and app latency (issue 15: `python bench/cnn_e2e.py --only {a.only}`)\n",
             f"Run on {time.strftime('%Y-%m-%d %H:%M %Z')}. Machine: {machine()}; 1-minute load average {l0:.1f} at "
             f"the start, {load():.1f} at the end. The machine was shared with other busy processes (load above 2 "

@@ -101,8 +101,9 @@ def workers_setting() -> int | None:
 
 
 def background_warmup() -> bool:
-    """``$DUPFINDER_WARMUP`` (default on): the app loads the CNN (exporting it to ONNX if needed) in a background
-    thread after its first page. ``0`` turns it off (the test suite does: most tests never run the CNN)."""
+    """``$DUPFINDER_WARMUP`` (default on): ``scripts/serve.py`` loads the CNN (exporting it to ONNX if needed) before
+    the server answers, and the app in a background thread after its first page. ``0`` turns both off (the test
+    suite does: most tests never run the CNN)."""
     return os.environ.get("DUPFINDER_WARMUP", "1").strip().lower() not in ("0", "false", "no", "off")
 
 

@@ -3,11 +3,13 @@
 A cold CNN search used to pay, on its critical path, for importing torch (3-13 s on 2 busy cores), building the
 torch network, exporting it to ONNX when the cache was empty, and opening the ONNX Runtime session. Now:
 
-* the **export** runs once per weights file, at install time: ``python -m core warmup`` (``scripts/run.sh`` runs it
-  before starting the app) writes it under the cache root (:func:`core.config.cache_root`), with the demo sets;
-* the **model load** (ONNX Runtime only - torch is not imported when the exported file exists) runs in a background
-  thread of the app process (:func:`start_background`); a search that needs the model meanwhile waits for that
-  load instead of starting a second one (:func:`core.cnn.get_model` builds one model at a time).
+* the **export** runs once per weights file and is cached under the cache root (:func:`core.config.cache_root`):
+  ``python -m core warmup`` does it at install time, ``scripts/serve.py`` (what ``scripts/run.sh`` starts) before
+  the server answers, with the demo sets and the **model load** (ONNX Runtime only - torch is not imported when
+  the exported file exists);
+* an app started some other way (``streamlit run app.py``) does the same in a background thread after its first
+  page (:func:`start_background`); a search that needs the model meanwhile waits for that load instead of
+  starting a second one (:func:`core.cnn.get_model` builds one model at a time).
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ log = logging.getLogger(__name__)
 _started = threading.Event()
 
 
-def warm_up(load_model: bool = True) -> dict:
-    """Export the CNN to ONNX if needed, build the demo sets, optionally load the model; never raises.
+def warm_up(load_model: bool = True, cnn: bool = True) -> dict:
+    """Build the demo sets; unless ``cnn`` is False, export the CNN to ONNX if needed and (``load_model``) load it.
+    Never raises.
 
     Returns
     -------
@@ -36,12 +39,15 @@ def warm_up(load_model: bool = True) -> dict:
         out["demo"] = str(demo.ensure_demo()["duplicates"])
     except Exception as exc:  # noqa: BLE001 - a warm-up failure only means the first visitor waits
         out["errors"].append(f"demo sets: {exc}")
+    if not cnn:
+        out["seconds"] = time.perf_counter() - t0
+        return out
     try:
-        from core import cnn
+        from core import cnn as _cnn
 
-        out["onnx"] = str(cnn.ensure_onnx())
+        out["onnx"] = str(_cnn.ensure_onnx())
         if load_model:
-            out["model"] = cnn.get_model().backend
+            out["model"] = _cnn.get_model().backend
     except Exception as exc:  # noqa: BLE001 - torch/ORT missing or broken: the CNN methods report it when used
         out["errors"].append(f"CNN: {exc}")
     out["seconds"] = time.perf_counter() - t0

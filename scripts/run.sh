@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-# one-off work off the first visitor's path: the CNN's ONNX export and the demo sets (a no-op once done)
-.venv/bin/python -m core warmup >/dev/null || true
-exec .venv/bin/python -m streamlit run app.py --browser.gatherUsageStats false "$@"
+# scripts/serve.py = `streamlit run app.py` after loading the pages' modules, the demo sets and the CNN (exported to
+# ONNX once), so neither the first visitor nor the first CNN search waits for them
+exec .venv/bin/python scripts/serve.py --browser.gatherUsageStats false "$@"
