@@ -28,8 +28,11 @@ Backends
 --------
 ``torch`` (eager, the reference) and ``onnx`` (ONNX Runtime, 2 intra-op threads, ~3-4x faster on 2 cores). The
 ONNX graph is exported once from the torch model into ``$DUPFINDER_CACHE_DIR/onnx`` (default
-``~/.cache/dupfinder/onnx``), keyed by a hash of the weights file. ``backend="auto"`` uses ONNX Runtime when it is
-importable and the export succeeds, else torch. Features agree to ~1e-5 absolute.
+``~/.cache/dupfinder/onnx``), keyed by a hash of the weights file, by :func:`ensure_onnx` - at install time
+(``python -m core warmup``) or server start (``scripts/serve.py``), not on a search's critical path.
+``backend="auto"`` uses ONNX Runtime when it is importable and the export succeeds, else torch. Features agree to
+~1e-5 absolute. When the export exists, torch is not even imported (3-13 s on 2 busy cores): the torch reference
+network is built on first use only (:attr:`Model.torch_module`).
 
 Heavy imports (torch, efficientnet_pytorch, onnxruntime) happen only inside functions: ``import core.cnn`` is cheap.
 """
