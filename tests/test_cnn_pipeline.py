@@ -203,3 +203,16 @@ def test_background_warmup_switch(monkeypatch):
     t.join(60)
     assert calls == [{}]
     assert warmup.start_background() is None  # once per process
+
+
+def test_warm_up_caches_the_demo_features():
+    from core import datasets, demo, warmup
+    from core.encoding import encode_dataset
+
+    out = warmup.warm_up()
+    assert out["errors"] == [] and out["model"] == "onnx"
+    assert out["demo_features"] == list(warmup.DEMO_METHODS)
+    ds = datasets.load(str(demo.demo_dataset_path()))
+    for name in warmup.DEMO_METHODS:
+        feats = encode_dataset(ds, get(name), cache=True, workers=0)
+        assert feats.n_cached == len(ds.items) and feats.n_encoded == 0, name  # nothing left to encode
