@@ -360,7 +360,10 @@ def sidebar() -> None:
         st.markdown("### :material/straighten: Method")
         names = [m.name for m in REGISTRY]
         if st.session_state.get(K_METHOD) not in names:
-            st.session_state[K_METHOD] = DEFAULT_METHOD if DEFAULT_METHOD in names else names[0]
+            # a link may name the method (``?method=cnn-cosine``); only registry names are taken from it
+            linked = st.query_params.get("method")
+            st.session_state[K_METHOD] = (linked if linked in names else
+                                          DEFAULT_METHOD if DEFAULT_METHOD in names else names[0])
         name = st.selectbox("Method", names, key=K_METHOD, format_func=lambda n: METHODS[n].label,
                             label_visibility="collapsed")
         m = METHODS[name]
