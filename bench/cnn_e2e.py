@@ -139,8 +139,9 @@ CPU: dict[str, list] = {}
 
 
 def _timed(cmd, env, cwd, who: str | None = None):
-    """Run ``cmd``; (wall seconds, stdout). CPU seconds of the process tree (user + sys, from the children's
-    rusage) go to ``CPU[who]``: on a shared machine they move far less with load than wall time does."""
+    """Run ``cmd``; (wall seconds, stdout). CPU seconds (user + sys, from the children's rusage) go to ``CPU[who]``.
+
+    Known gap: grandchildren (our pool's decode workers) are not counted; see the note written with the figures."""
     import resource
 
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -252,8 +253,9 @@ def bench_e2e(folder: Path, reps: int, before_rev: str | None, R: list) -> dict:
     cpu = {k: statistics.median(v) for k, v in CPU.items() if v}
     res["cpu"] = cpu
     if cpu:
-        R.append("CPU seconds (user + sys of each run's process tree; load-robust, and on 2 idle cores a run that "
-                 "keeps both busy takes about half its CPU seconds of wall time): " +
+        R.append("CPU seconds (user + sys from `getrusage(RUSAGE_CHILDREN)`; CAUTION: our decode worker processes "
+                 "are not included - their CPU does not reach the parent's rusage - while fastdup's threads are, so "
+                 "the ratio overstates ours' lead): " +
                  ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()) +
                  (f"; fastdup / ours **{cpu['fastdup'] / cpu['ours']:.2f}x**" if "fastdup" in cpu and "ours" in cpu
                   else "") + ".\n")
