@@ -240,6 +240,8 @@ def _ort_session(path: Path):
     so.intra_op_num_threads = ORT_THREADS
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    if not config.ort_spinning():
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
 
 

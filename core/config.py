@@ -107,6 +107,12 @@ def background_warmup() -> bool:
     return os.environ.get("DUPFINDER_WARMUP", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def ort_spinning() -> bool:
+    """``$DUPFINDER_ORT_SPINNING`` (default on): ONNX Runtime's worker threads busy-wait between parallel sections.
+    ``0`` makes them sleep instead, which frees the core for decode workers or other processes."""
+    return os.environ.get("DUPFINDER_ORT_SPINNING", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 # ------------------------------------------------------------------------------------------------ budgets
 @dataclass(frozen=True)
 class Budgets:
@@ -144,4 +150,4 @@ def budgets() -> Budgets:
 
 
 __all__ = ["Budgets", "allowed_roots", "background_warmup", "budgets", "cache_disabled", "cache_root", "env_flag", "env_number",
-           "local_mode", "parse_size", "weights_path", "workers_setting"]
+           "local_mode", "ort_spinning", "parse_size", "weights_path", "workers_setting"]

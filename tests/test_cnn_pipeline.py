@@ -216,3 +216,13 @@ def test_warm_up_caches_the_demo_features():
     for name in warmup.DEMO_METHODS:
         feats = encode_dataset(ds, get(name), cache=True, workers=0)
         assert feats.n_cached == len(ds.items) and feats.n_encoded == 0, name  # nothing left to encode
+
+
+def test_ort_without_spinning_gives_the_same_features(items, monkeypatch):
+    from core import images
+
+    imgs = [images.open_image(it.source, target_size=224) for it in items[:3]]
+    ref = cnn.get_model(backend="onnx").features(imgs)
+    monkeypatch.setenv("DUPFINDER_ORT_SPINNING", "0")
+    quiet = cnn._build(None, "onnx")  # uncached: a session built with spinning off
+    np.testing.assert_array_equal(quiet.features(imgs), ref)
