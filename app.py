@@ -55,3 +55,9 @@ with session.app_context():  # pages check it: see ui.session.ensure_app
     nav = st.navigation({"Explore": explore, **({"Measure": measure} if measure else {})})
     session.sidebar()
     nav.run()
+
+# after the first page is drawn (so it does not compete with the first result): load the CNN in the background, so a
+# visitor who picks a CNN method next does not wait for it (core.warmup; once per server process)
+from core import warmup  # noqa: E402
+
+warmup.start_background()

@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m core search|duplicates|evaluate|experiment|methods|index|compare|clean|undo``.
+"""Command-line interface: ``python -m core search|duplicates|evaluate|experiment|methods|warmup|index|compare|clean|undo``.
 
 Exit codes: 0 success (also when some files were skipped), 1 nothing usable was given, 2 bad usage (the message
 names the valid choices). Progress bars go to stderr; results (text or ``--json``) to stdout.
@@ -282,6 +282,16 @@ def cmd_methods(a) -> int:
     return 0
 
 
+def cmd_warmup(a) -> int:
+    from .warmup import warm_up
+
+    out = warm_up(load_model=a.load_model)
+    print(json.dumps(out, indent=2) if a.json else
+          f"ONNX model: {out['onnx'] or 'not available'}\ndemo sets: {out['demo'] or 'not available'}\n"
+          f"{out['seconds']:.1f} s" + "".join(f"\nwarning: {e}" for e in out["errors"]))
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # exit 2 with the usage, as argparse does, but via our UsageError path
         raise UsageError(f"{message}\n{self.format_usage().strip()}")
@@ -333,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True)
     common(x)
     x.set_defaults(fn=cmd_experiment)
+
+    w = sub.add_parser("warmup", help="one-off set-up: export the CNN to ONNX, build the demo sets (run at install)")
+    w.add_argument("--load-model", action="store_true", help="also load the model once (checks it runs)")
+    w.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    w.set_defaults(fn=cmd_warmup)
 
     m = sub.add_parser("methods", help="list the registered methods")
     m.add_argument("--markdown", action="store_true", help="print the README's methods table")

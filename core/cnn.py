@@ -28,8 +28,11 @@ Backends
 --------
 ``torch`` (eager, the reference) and ``onnx`` (ONNX Runtime, 2 intra-op threads, ~3-4x faster on 2 cores). The
 ONNX graph is exported once from the torch model into ``$DUPFINDER_CACHE_DIR/onnx`` (default
-``~/.cache/dupfinder/onnx``), keyed by a hash of the weights file. ``backend="auto"`` uses ONNX Runtime when it is
-importable and the export succeeds, else torch. Features agree to ~1e-5 absolute.
+``~/.cache/dupfinder/onnx``), keyed by a hash of the weights file, by :func:`ensure_onnx` - at install time
+(``python -m core warmup``) or server start (``scripts/serve.py``), not on a search's critical path.
+``backend="auto"`` uses ONNX Runtime when it is importable and the export succeeds, else torch. Features agree to
+~1e-5 absolute. When the export exists, torch is not even imported (3-13 s on 2 busy cores): the torch reference
+network is built on first use only (:attr:`Model.torch_module`).
 
 Heavy imports (torch, efficientnet_pytorch, onnxruntime) happen only inside functions: ``import core.cnn`` is cheap.
 """
@@ -237,7 +240,29 @@ def _ort_session(path: Path):
     so.intra_op_num_threads = ORT_THREADS
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    if not config.ort_spinning():
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+
+
+def resize_to_input(img) -> np.ndarray:
+    """The network's pre-processing up to the pixel values: the whole RGB image resized (aspect ignored) to 224x224.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image (any mode; converted to RGB)
+
+    Returns
+    -------
+    ndarray, shape (224, 224, 3), uint8
+        Exactly the pixels :meth:`Model.preprocess` normalises; shipping these (147 KB) between processes instead
+        of the decoded image keeps the pipelined encoder's rows identical to the sequential ones.
+    """
+    from PIL import Image
+
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img.resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR), dtype=np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -266,23 +291,44 @@ class Model:
     backend: str
     mean: np.ndarray  # (3,) on 0..255 pixels
     std: np.ndarray  # (3,) on 0..255 pixels
-    torch_module: Any = field(repr=False)  # wrapper returning (features, logits, maps); the reference
+    #: builds the torch wrapper returning (features, logits, maps), the reference; called on first torch use only,
+    #: so a process that runs the cached ONNX file never imports torch (measured: importing torch alone takes
+    #: 3-13 s on 2 busy cores, longer than encoding the demo set)
+    torch_factory: Callable[[], Any] = field(repr=False)
     onnx_session: Any = field(default=None, repr=False)
     onnx_file: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _torch: Any = field(default=None, repr=False)
+    _build_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def torch_module(self):
+        """The torch reference network (built, and torch imported, on first access)."""
+        if self._torch is None:
+            with self._build_lock:
+                if self._torch is None:
+                    self._torch = self.torch_factory()
+        return self._torch
 
     # --- pre-processing ------------------------------------------------------------------------------------------
     def preprocess(self, images: Sequence) -> np.ndarray:
         """RGB PIL images -> float32 array (n, 3, 224, 224), whole image resized (aspect ignored), normalised."""
-        from PIL import Image
+        return self.normalise(np.stack([resize_to_input(img) for img in images]) if len(images) else
+                              np.empty((0, INPUT_SIZE, INPUT_SIZE, 3), np.uint8))
 
-        out = np.empty((len(images), 3, INPUT_SIZE, INPUT_SIZE), np.float32)
-        for i, img in enumerate(images):
-            if img.mode != "RGB":
-                img = img.convert("RGB")
-            a = np.asarray(img.resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR), dtype=np.float32)
-            out[i] = ((a - self.mean) / self.std).transpose(2, 0, 1)
-        return out
+    def normalise(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 pixels (n, 224, 224, 3) from :func:`resize_to_input` -> float32 network input (n, 3, 224, 224)."""
+        a = pixels.astype(np.float32)
+        return np.ascontiguousarray(((a - self.mean) / self.std).transpose(0, 3, 1, 2))
+
+    def features_from_pixels(self, pixels: np.ndarray, backend: str | None = None) -> np.ndarray:
+        """Pooled features of one batch already resized by :func:`resize_to_input`; shape (n, 1280) float32.
+
+        Same values as :meth:`features` on the images the pixels came from (the pipelined encoder's entry point).
+        """
+        if len(pixels) == 0:
+            return np.empty((0, FEATURE_DIM), np.float32)
+        return self._run(self.normalise(pixels), "features", backend)
 
     # --- inference ---------------------------------------------------------------------------------------------
     def _run(self, x: np.ndarray, want: str, backend: str | None = None) -> np.ndarray:
@@ -346,49 +392,85 @@ class Model:
         return maps.reshape(len(maps), -1)
 
 
+def _cached_arch(weights_path: str) -> str | None:
+    """The architecture recorded in the name of an ONNX file already exported for these weights, else None.
+
+    Lets a custom weights file run from its cached export without ``torch.load`` (which needs torch)."""
+    for arch in ("efficientnet-lite0", "efficientnet-b0"):
+        if onnx_path(weights_path, arch).is_file():
+            return arch
+    return None
+
+
+def _torch_factory(path: str, arch: str, channels_last: bool = True) -> Callable[[], Any]:
+    def build():
+        import torch
+
+        net = build_lite0(path) if arch == "efficientnet-lite0" else build_b0(path)
+        wrapper = _make_wrapper(net)
+        # channels_last: measured 1.6x faster eager CPU inference at batch 4 (99 vs 61 img/s on 2 cores), same
+        # values; the ONNX export uses the default (NCHW-contiguous) module
+        return wrapper.to(memory_format=torch.channels_last) if channels_last else wrapper
+
+    return build
+
+
+def ensure_onnx(weights: str | os.PathLike | None = None) -> Path:
+    """Export the network to the ONNX cache once (needs torch); later calls only check that the file exists.
+
+    Run at install/start-up (``python -m core warmup``, the app's background warm-up) so a cold search never
+    pays for the export. Returns the ONNX file.
+    """
+    path = resolve_weights(weights)
+    if path is None:
+        arch, path = "efficientnet-lite0", lite0_weights_path()
+    else:
+        arch = _cached_arch(path) or detect_arch(_load_state_dict(path))
+    f = onnx_path(path, arch)
+    if not f.is_file():
+        log.info("exporting %s to ONNX at %s", arch, f)
+        export_onnx(_torch_factory(path, arch, channels_last=False)(), f)
+    return f
+
+
 def _build(weights: str | None, backend: str) -> Model:
     path = resolve_weights(weights)
     if path is None:
         arch, path = "efficientnet-lite0", lite0_weights_path()
     else:
-        arch = detect_arch(_load_state_dict(path))
+        # the arch of an already exported file is in its name: no torch needed to run it
+        arch = _cached_arch(path) or detect_arch(_load_state_dict(path))
     if arch == "efficientnet-lite0":
-        net = build_lite0(path)
         mean, std = _LITE_NORM
         name = _LITE0_LABEL if os.path.realpath(path) == os.path.realpath(lite0_weights_path()) else f"EfficientNet-Lite0, weights from {path}"
     else:
-        net = build_b0(path)
         mean, std = _IMAGENET_NORM
         name = f"EfficientNet-B0, ImageNet weights from {path}"
-    wrapper = _make_wrapper(net)
-    onnx_file = None
+    model = Model(name=name, arch=arch, weights_path=path, backend="torch", mean=mean, std=std,
+                  torch_factory=_torch_factory(path, arch))
     if backend in ("auto", "onnx"):
         try:
             import onnxruntime  # noqa: F401
 
-            f = onnx_path(path, arch)
-            if not f.is_file():
-                log.info("exporting %s to ONNX at %s", name, f)
-                export_onnx(wrapper, f)  # export from the default (NCHW-contiguous) module
-            session, onnx_file = _ort_session(f), str(f)
+            f = ensure_onnx(path)
+            model.onnx_session, model.onnx_file, model.backend = _ort_session(f), str(f), "onnx"
         except Exception as exc:  # noqa: BLE001 - any failure means: use the torch reference
             if backend == "onnx":
                 raise RuntimeError(f"ONNX Runtime backend requested but unavailable: {exc}") from exc
             log.warning("ONNX Runtime backend unavailable (%s); using torch", exc)
-    import torch
-
-    # channels_last: measured 1.6x faster eager CPU inference at batch 4 (99 vs 61 img/s on 2 cores), same values
-    wrapper = wrapper.to(memory_format=torch.channels_last)
-    model = Model(name=name, arch=arch, weights_path=path, backend="torch", mean=mean, std=std,
-                  torch_module=wrapper)
-    if onnx_file is not None:
-        model.onnx_session, model.onnx_file, model.backend = session, onnx_file, "onnx"
+    if model.backend == "torch":
+        model.torch_module  # noqa: B018 - build now: a torch model is loaded when asked for, not on first image
     return model
 
 
 @functools.lru_cache(maxsize=4)
 def _get_model_cached(weights: str | None, backend: str) -> Model:
     return _build(weights, backend)
+
+
+#: One build at a time: a caller arriving while the app's background warm-up builds the model waits for that
+#: build instead of starting a second one (lru_cache alone would run both).
+_models_lock = threading.Lock()
 
 
 def get_model(weights: str | os.PathLike | None = None, backend: str = "auto") -> Model:
@@ -405,4 +487,6 @@ def get_model(weights: str | os.PathLike | None = None, backend: str = "auto") -
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     # resolve first so that the env var and relative paths are part of the cache key
-    return _get_model_cached(resolve_weights(weights), backend)
+    key = resolve_weights(weights)
+    with _models_lock:
+        return _get_model_cached(key, backend)

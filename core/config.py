@@ -100,6 +100,19 @@ def workers_setting() -> int | None:
         raise ValueError(f"DUPFINDER_WORKERS={raw!r} is not an integer") from None
 
 
+def background_warmup() -> bool:
+    """``$DUPFINDER_WARMUP`` (default on): ``scripts/serve.py`` loads the CNN (exporting it to ONNX if needed) before
+    the server answers, and the app in a background thread after its first page. ``0`` turns both off (the test
+    suite does: most tests never run the CNN)."""
+    return os.environ.get("DUPFINDER_WARMUP", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def ort_spinning() -> bool:
+    """``$DUPFINDER_ORT_SPINNING`` (default on): ONNX Runtime's worker threads busy-wait between parallel sections.
+    ``0`` makes them sleep instead, which frees the core for decode workers or other processes."""
+    return os.environ.get("DUPFINDER_ORT_SPINNING", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 # ------------------------------------------------------------------------------------------------ budgets
 @dataclass(frozen=True)
 class Budgets:
@@ -142,5 +155,5 @@ def budgets() -> Budgets:
     )
 
 
-__all__ = ["Budgets", "allowed_roots", "budgets", "cache_disabled", "cache_root", "env_flag", "env_number",
-           "local_mode", "parse_size", "weights_path", "workers_setting"]
+__all__ = ["Budgets", "allowed_roots", "background_warmup", "budgets", "cache_disabled", "cache_root", "env_flag", "env_number",
+           "local_mode", "ort_spinning", "parse_size", "weights_path", "workers_setting"]

@@ -248,7 +248,11 @@ def encode_dataset(dataset: Dataset | Sequence[Item], method: Method, params: Ma
     n_workers = default_workers() if workers is None else max(0, int(workers))
     remaining = jobs
     if n_workers > 1 and len(jobs) >= (MIN_PARALLEL if workers is None else 2):
-        remaining = _encode_parallel(method, p, jobs, n_workers, batch_size, store_rows, state, cost, pixel_budget)
+        if method.family in ENCODE_IN_PARENT_FAMILIES:  # CNN: decode overlapped with inference
+            remaining = _encode_pipelined(p, jobs, n_workers, store_rows, state, method.input_size)
+        else:
+            remaining = _encode_parallel(method, p, jobs, n_workers, batch_size, store_rows, state, cost,
+                                         pixel_budget)
     # sequential path (and fallback for what the pool left): one batch in flight, the whole pixel budget
     for batch in split_jobs(remaining, cost, batch_size, pixel_budget):
         ok, imgs, fail, t_dec = _decode_chunk(method, batch)
@@ -343,3 +347,19 @@ def _encode_parallel(method: Method, p: dict, jobs: list, n_workers: int, batch_
         if pool is not None:
             _discard_pool(pool)
     return [j for k, c in enumerate(chunks) if not done[k] for j in c]
+
+
+def _encode_pipelined(p: dict, jobs: list, n_workers: int, store_rows, state: dict, input_size: int) -> list:
+    """CNN methods: :mod:`core.cnn_pipeline` (workers decode + resize, the parent infers); returns the jobs left
+    to encode sequentially (all that were not finished if the pool failed)."""
+    from . import cnn_pipeline
+
+    pool = None
+    try:
+        pool = _get_pool(n_workers)
+        return cnn_pipeline.encode_parallel(pool, p, jobs, n_workers, store_rows, state, input_size)
+    except Exception as exc:  # noqa: BLE001 - a pool problem must not lose the run: finish sequentially
+        log.warning("pipelined CNN encoding failed (%s: %s); continuing sequentially", type(exc).__name__, exc)
+        if pool is not None:
+            _discard_pool(pool)
+        return cnn_pipeline.remaining_after(jobs, state)

@@ -10,5 +10,7 @@ PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 export DUPFINDER_LOCAL="${DUPFINDER_LOCAL:-1}"
-exec .venv/bin/python -m streamlit run app.py --browser.gatherUsageStats false --server.address 127.0.0.1 \
+# scripts/serve.py = `streamlit run app.py` after loading the pages' modules, the demo sets and the CNN (exported to
+# ONNX once), so neither the first visitor nor the first CNN search waits for them
+exec .venv/bin/python scripts/serve.py --browser.gatherUsageStats false --server.address 127.0.0.1 \
     --client.showErrorDetails full "$@"

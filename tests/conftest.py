@@ -6,3 +6,4 @@ import os
 import tempfile
 
 os.environ.setdefault("DUPFINDER_CACHE_DIR", tempfile.mkdtemp(prefix="dupfinder-test-cache-"))
+os.environ.setdefault("DUPFINDER_WARMUP", "0")  # no background CNN load in AppTest runs (tests that need it set 1)

@@ -365,7 +365,10 @@ def sidebar() -> None:
         intent.picker(K_METHOD)
         names = [m.name for m in REGISTRY]
         if st.session_state.get(K_METHOD) not in names:
-            st.session_state[K_METHOD] = DEFAULT_METHOD if DEFAULT_METHOD in names else names[0]
+            # a link may name the method (``?method=cnn-cosine``); only registry names are taken from it
+            linked = st.query_params.get("method")
+            st.session_state[K_METHOD] = (linked if linked in names else
+                                          DEFAULT_METHOD if DEFAULT_METHOD in names else names[0])
         with st.expander("Method (technical)", expanded=intent.current() is None, icon=":material/tune:"):
             name = st.selectbox("Method", names, key=K_METHOD, format_func=lambda n: METHODS[n].label,
                                 on_change=intent.clear)
