@@ -131,6 +131,7 @@ def _print_skipped(skipped: list[dict]) -> None:
 
 
 def cmd_search(a) -> int:
+    from .scale import search_info
     from .search import search
 
     m = _method(a.method)
@@ -150,7 +151,7 @@ def cmd_search(a) -> int:
     df = search(q[0], feats, thr, top_k=a.top_k)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     if a.json:
-        print(json.dumps({"query": a.query, "method": m.name, "threshold": thr,
+        print(json.dumps({"query": a.query, "method": m.name, "threshold": thr, "index": search_info(feats),
                           "results": [{"rank": int(r.rank), "name": r.name, "score": float(r.score),
                                        "match": bool(r.match)} for r in df.itertuples()],
                           "skipped": skipped}, indent=2))
@@ -164,6 +165,7 @@ def cmd_search(a) -> int:
 
 
 def cmd_duplicates(a) -> int:
+    from .scale import index_line
     from .search import find_duplicates, item_info
 
     m = _method(a.method)
@@ -178,14 +180,14 @@ def cmd_duplicates(a) -> int:
     skipped = _skipped_json(ds.skipped, feats.skipped)
     groups = dup.group_members()
     if a.json:
-        print(json.dumps({"method": m.name, "threshold": thr, "images": len(feats),
+        print(json.dumps({"method": m.name, "threshold": thr, "images": len(feats), "index": dup.index,
                           "pairs": [{"a": r.a, "b": r.b, "score": float(r.score)} for r in dup.pairs.itertuples()],
                           "groups": [{"members": g["members"], "keep": g["keep"]} for g in groups],
                           "copies": {r.name: int(r.copies) for r in dup.copies.itertuples()},
                           "skipped": skipped}, indent=2))
     else:
         print(f"{m.label}, threshold {thr}: {len(feats)} images, {len(dup.pairs)} duplicate pairs, "
-              f"{len(groups)} groups")
+              f"{len(groups)} groups; {index_line(dup.index)}")
         for g in groups:
             print(f"group {g['group_id']} (keep {g['keep']}):")
             for name in g["members"]:

@@ -12,7 +12,7 @@ Result DataFrames (documented columns):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -21,6 +21,7 @@ import scipy.sparse
 import scipy.sparse.csgraph
 
 from . import index as _index
+from . import scale as _scale
 from .encoding import Features
 
 Progress = Callable[[int, int, str], None]
@@ -60,10 +61,13 @@ def search(query: np.ndarray, features: Features, threshold: float, top_k: int |
     if exclude is not None:
         keep &= names != exclude
     cand = None
-    if top_k is not None and len(features) >= TOPK_FAST_MIN:
+    routed = _scale.search_rows(features, q[0], top_k, keep)  # an IVF index already built for these features
+    if routed is None and top_k is not None and len(features) >= TOPK_FAST_MIN:
         # float32 pass + exact re-scoring of the rows that can reach the top k (same result as the full sort)
         cand = _index.topk_candidates(features, q[0], max(0, int(top_k)), keep)
-    if cand is not None:
+    if routed is not None:
+        order, s = routed
+    elif cand is not None:
         s_c = features.pairwise(q, features.data[cand])[0]
         o = m.order(s_c)[:max(0, int(top_k))]
         order, s = cand[o], s_c[o]
@@ -103,7 +107,9 @@ def pair_indices(features: Features, threshold: float, progress: Progress | None
     m, X = features.method, features.data
     n = len(features)
     if _hamming_fast(features, threshold):
-        return _index.hamming_pairs(X, threshold, progress)
+        return _scale.hamming_pairs(X, threshold, progress)  # exact: brute force, or multi-index hashing at scale
+    if _scale.ann_applies(features):  # past DUPFINDER_ANN_MIN rows: IVF candidates, re-scored by method.pairwise
+        return _scale.ann_pairs(features, threshold, progress)
     I, J, S = [], [], []
     step = _row_block(features)
     for s in range(0, n, step):
@@ -171,6 +177,8 @@ class Duplicates:
     copies: pd.DataFrame  # name, copies (every image)
     threshold: float
     n_images: int
+    #: which index answered (``core.scale.pairs_info``): kind, measured recall@10, parameters
+    index: dict = field(default_factory=lambda: dict(_scale.EXACT))
 
     @property
     def n_groups(self) -> int:
@@ -239,7 +247,8 @@ def find_duplicates(features: Features, threshold: float, info: dict[str, tuple[
     else:
         groups["keep"] = pd.Series(dtype=bool)
     groups = groups.drop(columns=["_pos"])
-    return Duplicates(pairs=pairs, groups=groups, copies=copies, threshold=threshold, n_images=n)
+    return Duplicates(pairs=pairs, groups=groups, copies=copies, threshold=threshold, n_images=n,
+                      index=_scale.pairs_info(features, threshold))
 
 
 def item_info(items: Sequence) -> dict[str, tuple[int, int]]:
