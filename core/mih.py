@@ -27,6 +27,8 @@ import numpy as np
 SLICE_PAIRS = 1 << 22
 #: Largest code length handled (codes are read as one uint64 word).
 MAX_BITS = 64
+#: Largest chunk: each chunk has a dense table of 2^bits bucket offsets (2^24 x 8 bytes = 128 MB).
+MAX_CHUNK_BITS = 24
 
 
 def _empty():
@@ -75,9 +77,14 @@ def estimated_cost(n: int, nbits: int, r: int, m: int) -> float:
     return cost
 
 
+def valid_chunks(nbits: int) -> range:
+    """Chunk counts whose chunks fit :data:`MAX_CHUNK_BITS` (at most 8 chunks)."""
+    return range(max(1, -(-nbits // MAX_CHUNK_BITS)), max(1, min(8, nbits)) + 1)
+
+
 def best_chunks(n: int, nbits: int, r: int) -> tuple[int, float]:
-    """The number of chunks (1..8) with the lowest :func:`estimated_cost`, and that cost."""
-    best = min(range(1, 9), key=lambda m: estimated_cost(n, nbits, r, m))
+    """The number of chunks with the lowest :func:`estimated_cost`, and that cost."""
+    best = min(valid_chunks(nbits), key=lambda m: estimated_cost(n, nbits, r, m))
     return best, estimated_cost(n, nbits, r, best)
 
 
@@ -135,6 +142,9 @@ def mih_pairs(X: np.ndarray, threshold: float, progress: Callable | None = None,
     nbits = 8 * nbytes
     W = as_words(X)
     m = m or best_chunks(n, nbits, r)[0]
+    if m not in valid_chunks(nbits):
+        raise ValueError(f"{m} chunks of a {nbits}-bit code: choose {min(valid_chunks(nbits))}.."
+                         f"{max(valid_chunks(nbits))} (chunks of at most {MAX_CHUNK_BITS} bits)")
     t = r // m
     layout = chunk_layout(nbits, m)
     I, J, S = [], [], []
