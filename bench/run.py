@@ -47,6 +47,8 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 WORK_VERSION = "1"
+#: heading of the RESULTS.md section that bench/scale.py's runs fill (kept as is when this script rewrites the file)
+SCALE_SECTION = "## Search at scale"
 IMAGEDEDUP = "imagededup==0.3.3.post2"
 IDD_DEPS = ["scikit-learn", "tqdm", "matplotlib"]
 
@@ -667,6 +669,9 @@ def main(argv=None) -> int:
          "(2 cores: a load above 2 means other processes competed for the CPUs; ratios measured in the same "
          "run are the robust figures).", "", *_summary_safe(R, res, load_start), *R]
     R.append(f"Total benchmark time {time.perf_counter() - t0:.0f} s.")
+    old = Path(a.out).read_text() if Path(a.out).exists() else ""
+    if SCALE_SECTION in old:  # written from bench/scale.py runs: kept when this file is regenerated
+        R += ["", old[old.index(SCALE_SECTION):].rstrip("\n")]
     Path(a.out).write_text("\n".join(R) + "\n")
     Path(a.out + ".partial").unlink(missing_ok=True)
     print("\n".join(R))

@@ -135,6 +135,11 @@ def hashes(n: int, radius: int, frac: float = 0.01, seed: int = 0) -> tuple[np.n
     return W.view(np.uint8).reshape(-1, 8), pairs
 
 
+def note(out: dict) -> None:
+    """Partial results on stderr after each phase (long runs are polled; a run cut short still leaves figures)."""
+    print(json.dumps(out, default=str), file=sys.stderr, flush=True)
+
+
 def pair_set(i, j) -> set:
     return set(zip(np.asarray(i).tolist(), np.asarray(j).tolist()))
 
@@ -146,15 +151,18 @@ def run_float(n: int, d: int, threshold: float, sample: int, recall: float) -> d
     X, planted = plant_float(n, d)
     out.update(rows=len(X), planted_pairs=len(planted), generate_s=round(time.perf_counter() - t, 1),
                features_mb=round(X.nbytes / 2 ** 20), rss_after_data_mb=round(rss_mb()))
+    note(out)
     F = Features(method=get("cnn-cosine"), params={}, data=X, names=[], content_ids=[])
     t = time.perf_counter()
     idx = ann.build_ivf(X, "cosine", target_recall=recall)
     out.update(build_s=round(time.perf_counter() - t, 1), ivf=idx.describe(), recall_curve=idx.recall_curve,
                index_mb=round((idx.centroids.nbytes + idx.members.nbytes + idx.offsets.nbytes) / 2 ** 20, 1),
                rss_after_build_mb=round(rss_mb()))
+    note(out)
     t = time.perf_counter()
     i, j, s = ann.ivf_pairs(idx, F, threshold)
-    out.update(all_pairs_s=round(time.perf_counter() - t, 1), pairs_found=len(i))
+    out.update(all_pairs_s=round(time.perf_counter() - t, 1), pairs_found=len(i), peak_rss_mb=round(peak_rss_mb()))
+    note(out)
     found = pair_set(i, j)
     # a planted pair is a true duplicate at this threshold when its exact score passes it (two copies of one source
     # can be further apart than the threshold)
@@ -167,15 +175,13 @@ def run_float(n: int, d: int, threshold: float, sample: int, recall: float) -> d
     rows = np.sort(rng.choice(len(X), size=min(sample, len(X)), replace=False))
     t = time.perf_counter()
     ex_i, ex_j = [], []
-    for a in range(0, len(rows), 64):
-        r = rows[a:a + 64]
-        for b in range(0, len(X), 262_144):
-            S = F.pairwise(X[r], X[b:b + 262_144])
-            rr, cc = np.nonzero(S >= threshold)
-            gi, gj = r[rr], cc + b
-            keep = gi != gj
-            ex_i.append(np.minimum(gi[keep], gj[keep]))
-            ex_j.append(np.maximum(gi[keep], gj[keep]))
+    for b in range(0, len(X), CHUNK):  # all sample rows against one block of columns at a time
+        S = F.pairwise(X[rows], X[b:b + CHUNK])
+        rr, cc = np.nonzero(S >= threshold)
+        gi, gj = rows[rr], cc + b
+        keep = gi != gj
+        ex_i.append(np.minimum(gi[keep], gj[keep]))
+        ex_j.append(np.maximum(gi[keep], gj[keep]))
     t_ex = time.perf_counter() - t
     exact = pair_set(np.concatenate(ex_i), np.concatenate(ex_j))
     rs = set(rows.tolist())
@@ -196,11 +202,13 @@ def run_hash(n: int, radius: int, sample: int) -> dict:
     X, planted = hashes(n, radius)
     out.update(rows=len(X), planted_pairs=len(planted), generate_s=round(time.perf_counter() - t, 1),
                codes_mb=round(X.nbytes / 2 ** 20), rss_after_data_mb=round(rss_mb()))
+    note(out)
     m, cost = mih.best_chunks(len(X), 64, radius)
     t = time.perf_counter()
     i, j, s = mih.mih_pairs(X, radius, m=m)
     out.update(chunks=m, flips_per_chunk=radius // m, all_pairs_s=round(time.perf_counter() - t, 1),
                pairs_found=len(i), peak_rss_mb_mih=round(peak_rss_mb()))
+    note(out)
     found = pair_set(i, j)
     out["planted_recall"] = round(sum(tuple(p) in found for p in planted.tolist()) / max(1, len(planted)), 5)
     # brute force (faiss IndexBinaryFlat range search) for a sample of query rows: exactness and extrapolated time
