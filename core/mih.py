@@ -23,8 +23,8 @@ from typing import Callable
 
 import numpy as np
 
-#: Candidate pairs expanded at once (bounds temporaries to ~ 16 bytes x this).
-SLICE_PAIRS = 1 << 22
+#: Candidate pairs expanded at once (temporaries of a few MB: they stay in cache and are reused, not re-mapped).
+SLICE_PAIRS = 1 << 20
 #: Largest code length handled (codes are read as one uint64 word).
 MAX_BITS = 64
 #: Largest chunk: each chunk has a dense table of 2^bits bucket offsets (2^24 x 8 bytes = 128 MB).
@@ -89,16 +89,21 @@ def best_chunks(n: int, nbits: int, r: int) -> tuple[int, float]:
 
 
 def _expand(pu: np.ndarray, pv: np.ndarray, offs: np.ndarray, same: bool):
-    """Element positions (p, q) of every pair of bucket pairs (pu[k], pv[k]); p < q inside one bucket."""
-    su = offs[pu + 1] - offs[pu]
-    sv = offs[pv + 1] - offs[pv]
+    """Element positions (p, q) of every pair of bucket pairs (pu[k], pv[k]); p < q inside one bucket.
+
+    int32 positions when they fit (half the memory traffic of the candidate arrays, which dominate the join)."""
+    it = np.int32 if offs[-1] < 2 ** 31 else np.int64
+    ou, ov = offs[pu].astype(it), offs[pv].astype(it)
+    su = offs[pu + 1].astype(it) - ou
+    sv = offs[pv + 1].astype(it) - ov
     tot = su * sv
-    total = int(tot.sum())
-    k = np.repeat(np.arange(len(pu)), tot)
-    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(tot) - tot, tot)
-    svk = sv[k]
-    p = offs[pu][k] + within // svk
-    q = offs[pv][k] + within % svk
+    total = int(tot.sum(dtype=np.int64))
+    k = np.repeat(np.arange(len(pu), dtype=it), tot)
+    within = np.arange(total, dtype=it)
+    within -= np.repeat(np.cumsum(tot, dtype=it) - tot, tot)
+    a, b = np.divmod(within, sv[k])
+    p = ou[k] + a
+    q = ov[k] + b
     if same:
         keep = p < q
         p, q = p[keep], q[keep]
