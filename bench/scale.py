@@ -212,9 +212,10 @@ def run_hash(n: int, radius: int, sample: int) -> dict:
                codes_mb=round(X.nbytes / 2 ** 20), rss_after_data_mb=round(rss_mb()))
     note(out)
     m, cost = mih.best_chunks(len(X), 64, radius)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu_s()
     i, j, s = mih.mih_pairs(X, radius, m=m)
     out.update(chunks=m, flips_per_chunk=radius // m, all_pairs_s=round(time.perf_counter() - t, 1),
+               all_pairs_cpu_s=round(cpu_s() - c, 1), modelled_ops=cost,
                pairs_found=len(i), peak_rss_mb_mih=round(peak_rss_mb()))
     note(out)
     found = pair_set(i, j)
@@ -226,9 +227,9 @@ def run_hash(n: int, radius: int, sample: int) -> dict:
     flat = faiss.IndexBinaryFlat(64)
     flat.add(X)
     t_add = time.perf_counter() - t
-    t = time.perf_counter()
+    t, c = time.perf_counter(), cpu_s()
     lims, D, L = flat.range_search(X[rows], radius + 1)
-    t_q = time.perf_counter() - t
+    t_q, c_q = time.perf_counter() - t, cpu_s() - c
     qi = np.repeat(rows, np.diff(lims.astype(np.int64)))
     L = L.astype(np.int64)
     keep = L != qi
@@ -237,6 +238,7 @@ def run_hash(n: int, radius: int, sample: int) -> dict:
     got = {p for p in found if p[0] in rs or p[1] in rs}
     out.update(flat_add_s=round(t_add, 2), flat_sample_rows=len(rows), flat_sample_s=round(t_q, 1),
                flat_all_pairs_s_extrapolated=round(t_q * len(X) / len(rows)),
+               flat_all_pairs_cpu_s_extrapolated=round(c_q * len(X) / len(rows)),
                sample_brute_pairs=len(brute), exact_on_sample=(got == brute), peak_rss_mb=round(peak_rss_mb()),
                load_end=round(os.getloadavg()[0], 2))
     return out
@@ -310,19 +312,22 @@ def run_crossover(d: int, sizes, threshold: float) -> dict:
         X, _ = plant_float(n, d)
         F = Features(method=get("cnn-cosine"), params={}, data=X, names=[str(k) for k in range(len(X))],
                      content_ids=[])
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_s()
         ex = pair_indices(F, threshold)
-        t_ex = time.perf_counter() - t
-        t = time.perf_counter()
+        t_ex, c_ex = time.perf_counter() - t, cpu_s() - c
+        t, c = time.perf_counter(), cpu_s()
         idx = ann.build_ivf(X, "cosine", target_recall=0.99)
-        t_b = time.perf_counter() - t
-        t = time.perf_counter()
+        t_b, c_b = time.perf_counter() - t, cpu_s() - c
+        t, c = time.perf_counter(), cpu_s()
         ap = ann.ivf_pairs(idx, F, threshold)
-        t_p = time.perf_counter() - t
+        t_p, c_p = time.perf_counter() - t, cpu_s() - c
         rec = len(pair_set(ap[0], ap[1]) & pair_set(ex[0], ex[1])) / max(1, len(ex[0]))
         out["sizes"][len(X)] = {"exact_s": round(t_ex, 2), "ivf_build_s": round(t_b, 2), "ivf_pairs_s": round(t_p, 2),
                                 "ivf_total_s": round(t_b + t_p, 2), "pair_recall": round(rec, 5),
-                                "nprobe": idx.nprobe, "nlist": idx.nlist}
+                                "nprobe": idx.nprobe, "nlist": idx.nlist, "exact_cpu_s": round(c_ex, 1),
+                                "ivf_build_cpu_s": round(c_b, 1), "ivf_pairs_cpu_s": round(c_p, 1),
+                                "ivf_total_cpu_s": round(c_b + c_p, 1)}
+        note(out)
     out["load_end"] = round(os.getloadavg()[0], 2)
     return out
 
@@ -337,6 +342,7 @@ def main(argv=None) -> int:
     p.add_argument("--threshold", type=float, default=0.9, help="cosine threshold of the float section")
     p.add_argument("--sample", type=int, default=500, help="rows checked against exact/brute force")
     p.add_argument("--recall", type=float, default=0.99, help="target recall@10 of the IVF index")
+    p.add_argument("--sizes", default="10000,25000,50000,100000", help="crossover: comma list of sizes")
     p.add_argument("--json-out", help="append each section's JSON line to this file")
     a = p.parse_args(argv)
     if a.quick:
@@ -351,7 +357,7 @@ def main(argv=None) -> int:
     elif a.section == "compare":
         jobs = [lambda: run_compare(a.n or 100_000, a.d)]
     elif a.section == "crossover":
-        jobs = [lambda: run_crossover(a.d, (10_000, 25_000, 50_000, 100_000), a.threshold)]
+        jobs = [lambda: run_crossover(a.d, [int(x) for x in a.sizes.split(",")], a.threshold)]
     else:
         p.error("give a section or --quick")
     for job in jobs:

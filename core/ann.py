@@ -358,11 +358,16 @@ def _threshold_mask(C: np.ndarray, Qn: np.ndarray, Bn: np.ndarray, metric: str, 
     return -C.astype(np.float64) <= max(threshold, 0.0) ** 2 + err
 
 
-def ivf_pairs(index: IvfIndex, features, threshold: float, progress: Callable | None = None):
+def ivf_pairs(index: IvfIndex, features, threshold: float, progress: Callable | None = None,
+              block_bytes: int | None = None):
     """All pairs ``i < j`` within ``threshold`` found through the IVF lists, with the method's own scores.
 
-    Returns (i, j, score) sorted by i then j, like :func:`core.search.pair_indices`.
+    Returns (i, j, score) sorted by i then j, like :func:`core.search.pair_indices`. One block of float32 scores
+    (and its float64 temporaries) stays within ``block_bytes`` (default: the ``DUPFINDER_BLOCK_BYTES`` budget).
     """
+    from . import config
+
+    block_bytes = block_bytes or config.budgets().block_bytes
     m, X = features.method, features.data
     metric = index.metric
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
@@ -370,17 +375,25 @@ def ivf_pairs(index: IvfIndex, features, threshold: float, progress: Callable | 
         return empty
     I, J = [], []
     for c in range(index.nlist):
-        rows = index.members[index.offsets[c]:index.offsets[c + 1]]
-        if len(rows):
-            Qn = prepare(X[rows], metric)
-            cand = index.candidates(c)
-            Bn = prepare(X[cand], metric)
-            ok = _threshold_mask(_closeness32(Qn, Bn, metric), Qn, Bn, metric, threshold, m.higher_is_closer)
-            r, k = np.nonzero(ok)
-            gi, gj = rows[r], cand[k]
-            keep = gi != gj
-            I.append(np.minimum(gi[keep], gj[keep]))
-            J.append(np.maximum(gi[keep], gj[keep]))
+        members = index.members[index.offsets[c]:index.offsets[c + 1]]
+        if len(members):
+            # k-means lists are uneven: a big list and its candidates go in sub-blocks, so the prepared candidate
+            # rows and one block of float32 scores (with its float64 temporaries) each stay within block_bytes
+            cand_all = index.candidates(c)
+            cstep = max(1, block_bytes // (4 * X.shape[1]))
+            for b in range(0, len(cand_all), cstep):
+                cand = cand_all[b:b + cstep]
+                Bn = prepare(X[cand], metric)
+                step = max(1, block_bytes // (8 * len(cand)))
+                for s in range(0, len(members), step):
+                    rows = members[s:s + step]
+                    Qn = prepare(X[rows], metric)
+                    C = _closeness32(Qn, Bn, metric)
+                    r, k = np.nonzero(_threshold_mask(C, Qn, Bn, metric, threshold, m.higher_is_closer))
+                    gi, gj = rows[r], cand[k]
+                    keep = gi != gj
+                    I.append(np.minimum(gi[keep], gj[keep]))
+                    J.append(np.maximum(gi[keep], gj[keep]))
         if progress and (c % 64 == 0 or c == index.nlist - 1):
             progress(c + 1, index.nlist, "comparing all pairs (IVF)")
     if not I:

@@ -205,3 +205,14 @@ def test_duplicates_json_says_which_index_answered(tmp_path):
     out = json.loads(buf.getvalue())
     assert out["index"] == {"kind": "exact", "recall_at_10": 1.0}
     assert {"members": ["0.png", "0copy.png"], "keep": "0.png"} in out["groups"]
+
+
+def test_ivf_pairs_blocks_do_not_change_the_answer(big):
+    # tiny blocks force sub-blocks of rows and of candidates inside every list: same pairs, same scores
+    X, _, idx = big
+    F = feats("cnn-cosine", X[:idx.n])
+    a = ann.ivf_pairs(idx, F, 0.9)
+    b = ann.ivf_pairs(idx, F, 0.9, block_bytes=64 * 1024)
+    for u, v in zip(a, b):
+        assert np.array_equal(u, v)
+    assert len(a[0]) > 0
