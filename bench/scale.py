@@ -162,13 +162,15 @@ def run_float(n: int, d: int, threshold: float, sample: int, recall: float) -> d
     F = Features(method=get("cnn-cosine"), params={}, data=X, names=[], content_ids=[])
     t, c = time.perf_counter(), cpu_s()
     idx = ann.build_ivf(X, "cosine", target_recall=recall)
-    out.update(build_s=round(time.perf_counter() - t, 1), build_cpu_s=round(cpu_s() - c, 1), ivf=idx.describe(), recall_curve=idx.recall_curve,
+    out.update(build_s=round(time.perf_counter() - t, 1), build_cpu_s=round(cpu_s() - c, 1), ivf=idx.describe(),
+               recall_curve=idx.recall_curve,
                index_mb=round((idx.centroids.nbytes + idx.members.nbytes + idx.offsets.nbytes) / 2 ** 20, 1),
                rss_after_build_mb=round(rss_mb()))
     note(out)
     t, c = time.perf_counter(), cpu_s()
     i, j, s = ann.ivf_pairs(idx, F, threshold)
-    out.update(all_pairs_s=round(time.perf_counter() - t, 1), all_pairs_cpu_s=round(cpu_s() - c, 1), pairs_found=len(i), peak_rss_mb=round(peak_rss_mb()))
+    out.update(all_pairs_s=round(time.perf_counter() - t, 1), all_pairs_cpu_s=round(cpu_s() - c, 1),
+               pairs_found=len(i), peak_rss_mb=round(peak_rss_mb()))
     note(out)
     found = pair_set(i, j)
     # a planted pair is a true duplicate at this threshold when its exact score passes it (two copies of one source
@@ -283,8 +285,10 @@ def run_compare(n: int, d: int, queries: int = 1000) -> dict:
             (ix.hnsw if attr == "efSearch" else ix).__setattr__(attr, v)
             t = time.perf_counter()
             _, I = ix.search(Q, 11)
-            res[v] = {"recall_at_10": round(recall(I), 4), "ms_per_query": round((time.perf_counter() - t) / len(q) * 1e3, 3)}
-        out["indexes"][name] = {"build_s": round(build, 1), "index_mb": round(faiss.serialize_index(ix).nbytes / 2 ** 20),
+            res[v] = {"recall_at_10": round(recall(I), 4),
+                      "ms_per_query": round((time.perf_counter() - t) / len(q) * 1e3, 3)}
+        out["indexes"][name] = {"build_s": round(build, 1),
+                                "index_mb": round(faiss.serialize_index(ix).nbytes / 2 ** 20),
                                 attr: res}
         del ix
     t = time.perf_counter()

@@ -105,8 +105,8 @@ def workers_setting() -> int | None:
 class ScaleSettings:
     """When all-pairs search leaves exact brute force (see :mod:`core.scale` and ``docs/SCALING.md``)."""
 
-    #: rows of float (CNN) features from which duplicates go through the IVF index (measured crossover: below it
-    #: exact block products are as fast as building the index; bench/RESULTS.md "Search at scale")
+    #: rows of float (CNN) features from which duplicates go through the IVF index (the measured crossover: below
+    #: ~25k rows exact block products cost less CPU than building the index; bench/RESULTS.md "Search at scale")
     ann_min: int
     #: recall@10 against exact search the IVF index must reach (nprobe is raised until it does)
     ann_recall: float
@@ -118,7 +118,7 @@ def scale_settings() -> ScaleSettings:
     recall = env_number("DUPFINDER_ANN_RECALL", 0.99, float)
     if not 0 < recall <= 1:
         raise ValueError(f"DUPFINDER_ANN_RECALL={recall!r} must be in (0, 1]")
-    return ScaleSettings(ann_min=env_number("DUPFINDER_ANN_MIN", 50_000),
+    return ScaleSettings(ann_min=env_number("DUPFINDER_ANN_MIN", 25_000),
                          ann_recall=recall,
                          mih_min=env_number("DUPFINDER_MIH_MIN", 50_000))
 

@@ -1,7 +1,7 @@
 """Which index answers a search, by collection size: the policy between exact search and the scale back-ends.
 
 * **Float features with an ANN metric** (``cnn-cosine``, ``cnn-euclidean``): exact block products below
-  ``DUPFINDER_ANN_MIN`` rows (default 50,000, the measured crossover); from there all-pairs duplicates go through an
+  ``DUPFINDER_ANN_MIN`` rows (default 25,000, the measured crossover); from there all-pairs duplicates go through an
   :class:`core.ann.IvfIndex` built once per feature matrix (cached on the ``Features``), tuned to recall@10 >=
   ``DUPFINDER_ANN_RECALL`` (default 0.99) against exact search. Every score returned is the method's own
   ``pairwise`` score, so a threshold means the same thing on every path.
