@@ -47,8 +47,9 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 WORK_VERSION = "1"
-#: heading of the RESULTS.md section that bench/scale.py's runs fill (kept as is when this script rewrites the file)
-SCALE_SECTION = "## Search at scale"
+#: the last line this script writes: sections after it in RESULTS.md (bench/scale.py, bench/engines.py, hostile
+#: input) are written by hand from other benchmarks and kept as they are when this script rewrites the file
+END_LINE = "Total benchmark time"
 IMAGEDEDUP = "imagededup==0.3.3.post2"
 IDD_DEPS = ["scikit-learn", "tqdm", "matplotlib"]
 
@@ -541,7 +542,7 @@ def bench_dashboard(folder: Path, quick: bool, R: list):
     reps = 3 if quick else 5
     runner = Path(tempfile.mkdtemp(prefix="dupfinder-dash-")) / "dash_runner.py"
     runner.write_text(_DASH_RUNNER)
-    env = _env(tempfile.mkdtemp(prefix="dupfinder-bench-cache-"), DUPFINDER_ALLOW_FOLDER="1")
+    env = _env(tempfile.mkdtemp(prefix="dupfinder-bench-cache-"), DUPFINDER_LOCAL="1")
     _, out = _run([sys.executable, str(runner), str(folder), str(reps)], env, cwd=ROOT)
     d = json.loads(out[out.index("RESULT ") + 7:].strip())
     sl, nq, ds = med(d["slider_s"]), med(d["new_query_s"]), med(d["dup_slider_s"])
@@ -670,8 +671,10 @@ def main(argv=None) -> int:
          "run are the robust figures).", "", *_summary_safe(R, res, load_start), *R]
     R.append(f"Total benchmark time {time.perf_counter() - t0:.0f} s.")
     old = Path(a.out).read_text() if Path(a.out).exists() else ""
-    if SCALE_SECTION in old:  # written from bench/scale.py runs: kept when this file is regenerated
-        R += ["", old[old.index(SCALE_SECTION):].rstrip("\n")]
+    if END_LINE in old:  # keep the hand-written sections of other benchmarks that follow the generated part
+        tail = old[old.index(END_LINE):].split("\n", 1)[1].strip("\n") if "\n" in old[old.index(END_LINE):] else ""
+        if tail:
+            R += ["", tail]
     Path(a.out).write_text("\n".join(R) + "\n")
     Path(a.out + ".partial").unlink(missing_ok=True)
     print("\n".join(R))

@@ -30,8 +30,9 @@ import threading
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageFile
+
+from . import config, downscale, pillow_guard
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -58,6 +59,17 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
 )
 
 _HEAD_BYTES = 4096  # enough for every magic number we sniff (tar's is at offset 257)
+
+
+def _configured_max_pixels() -> int | None:
+    try:
+        return config.env_number("DUPFINDER_MAX_PIXELS", DEFAULT_MAX_PIXELS)
+    except ValueError:  # reported clearly where the limits are read (core.datasets.Limits)
+        return None
+
+
+# once, at import: Pillow's process-wide guards are never toggled at run time (see core.pillow_guard)
+pillow_guard.install_pillow_limits(_configured_max_pixels())
 
 
 class ImageError(Exception):
@@ -90,15 +102,16 @@ class ImageInfo:
         Size in pixels *after* EXIF orientation (what a viewer shows).
     mode : str
         Pillow mode of the stored pixels ("RGB", "I;16", "P", "CMYK", ...).
-    frames : int
-        Number of frames/pages (1 for still images).
+    frames : int or None
+        Number of frames/pages (1 for still images); None when counting would walk the whole file (GIF, TIFF)
+        and :func:`probe` was not asked to (``count_frames``).
     """
 
     format: str
     width: int
     height: int
     mode: str
-    frames: int
+    frames: int | None
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,31 +300,17 @@ class _Source:
             self.fp.close()
         return False
 
-_pil_global_lock = threading.Lock()
-
-
 def _pil_open(fp) -> ImageFile.ImageFile:
-    """``Image.open`` limited to our formats, with Pillow's own bomb check neutralised.
+    """Open ``fp`` lazily (header only) as one of our formats; never touches Pillow's process-wide settings.
 
-    Pillow refuses images above 2 x ``Image.MAX_IMAGE_PIXELS`` inside ``Image.open`` (header
-    only) before we can read the size. Our own limit is checked by the caller on ``im.size``,
-    so when Pillow refuses we re-open with its global limit lifted, under a lock, just long
-    enough to read the header: no pixels are allocated by ``Image.open`` (it is lazy).
+    PNG chunk floods are refused first (:func:`core.pillow_guard.png_flood_reason`). Pillow's own size check is
+    skipped here (:func:`core.pillow_guard.open_header`): our callers check ``im.size`` against their per-call
+    ``max_pixels`` with :func:`_check_pixels` before any pixel is decoded.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            return Image.open(fp, formats=_formats())
-        except Image.DecompressionBombError:
-            pass
-        fp.seek(0)
-        with _pil_global_lock:
-            saved = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                return Image.open(fp, formats=_formats())
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
+    reason = pillow_guard.png_flood_reason(fp)
+    if reason:
+        raise ImageError(reason)
+    return pillow_guard.open_header(fp, _formats())
 
 
 def _formats() -> list[str]:
@@ -324,6 +323,13 @@ def _fail_reason(head: bytes, exc: BaseException | None) -> str:
     """Best reason for a file Pillow could not identify or decode, from its first bytes."""
     if not head:
         return "empty file"
+    if isinstance(exc, Image.DecompressionBombError):  # Pillow's own guard, inside a plugin (GIF frame, TIFF tile)
+        return f"image too large: {_short(exc)} (possible decompression bomb)"
+    if "MAX_TEXT_MEMORY" in str(exc):  # PngImagePlugin's bound on all text chunks of one file
+        return (f"PNG refused: text metadata over the {pillow_guard.PNG_MAX_TEXT_MEMORY >> 20} MiB limit "
+                "(a metadata flood)")
+    if "MAX_TEXT_CHUNK" in str(exc):  # ... and on one compressed text chunk, inflated
+        return "PNG refused: a compressed text chunk inflates past 1 MiB (a metadata bomb)"
     if isinstance(exc, Image.UnidentifiedImageError):
         exc = None  # "cannot identify image file <_io.BytesIO ...>" says nothing useful
     claimed = _image_magic(head)
@@ -456,6 +462,8 @@ def _pillow(source):
         warnings.simplefilter("ignore")
         try:
             im = _pil_open(fp)
+        except ImageError:
+            raise
         except Exception as e:
             raise ImageError(_fail_reason(src.head, e)) from None
         try:
@@ -468,7 +476,12 @@ def _pillow(source):
             im.close()
 
 
-def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool = False) -> ImageInfo:
+#: Formats whose frame count is found only by walking every frame (Pillow's ``n_frames`` seeks to the end).
+_WALKED_FRAME_FORMATS = ("GIF", "TIFF")
+
+
+def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool = False,
+          count_frames: bool = False) -> ImageInfo:
     """Read an image's header (format, size, mode, frames) without decoding pixels.
 
     Parameters
@@ -481,6 +494,9 @@ def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool =
         Also run cheap truncation checks that read the whole file but decode nothing: JPEG end
         marker after the first scan, PNG chunk CRCs up to IEND, WebP RIFF length. Dataset
         loading uses this so the common broken files are reported at load time.
+    count_frames : bool, optional
+        Also count the frames of a GIF or TIFF, which walks every frame (a GIF of 100,000 tiny frames: seconds).
+        Otherwise ``frames`` is None for those formats; other formats report it from their header.
 
     Returns
     -------
@@ -503,10 +519,12 @@ def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool =
         _check_pixels(w, h, max_pixels)
         fmt = im.format or "unknown"
         mode = im.mode
-        try:
-            frames = int(getattr(im, "n_frames", 1) or 1)
-        except Exception:  # counting frames walks the file; a broken tail is not fatal here
-            frames = 1
+        frames: int | None = None
+        if count_frames or fmt not in _WALKED_FRAME_FORMATS:
+            try:
+                frames = int(getattr(im, "n_frames", 1) or 1)
+            except Exception:  # counting frames walks the file; a broken tail is not fatal here
+                frames = 1
         if _orientation(im, header_only=True) >= 5:
             w, h = h, w
         if verify:
@@ -515,7 +533,7 @@ def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool =
 
 
 def open_image(
-    source, *, target_size: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    source, *, target_size: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS, fit: str = "cover"
 ) -> Image.Image:
     """Decode an image file to an upright 8-bit RGB ``PIL.Image``.
 
@@ -524,12 +542,19 @@ def open_image(
     source : str, os.PathLike, bytes or binary file object
         The image file.
     target_size : int, optional
-        If given and the file is a JPEG, decode with ``Image.draft`` at the largest 1/1, 1/2,
-        1/4 or 1/8 scale whose *both* sides stay >= ``target_size`` px. Nothing else is resized:
-        callers resize to their exact input size themselves.
+        The size the caller will shrink the result to. A JPEG is decoded with ``Image.draft`` at
+        the largest 1/1, 1/2, 1/4 or 1/8 scale whose *both* sides stay >= ``target_size`` px;
+        then any image is box-reduced right after decoding by integer factors that keep its sides
+        >= ``core.downscale.REDUCE_MARGIN`` x ``target_size`` (as ``fit`` says), so only one
+        full-resolution buffer (the decoded file) is ever alive. Callers still resize to their
+        exact size themselves.
     max_pixels : int or None, optional
         Decompression-bomb limit on the declared width x height, checked before any pixel is
         allocated; None disables it.
+    fit : {"cover", "contain", "stretch"}
+        How far each axis may be reduced (see :data:`core.downscale.FITS`): both sides stay >=
+        the margin ("cover"), the long side does ("contain", thumbnails), or each side on its own
+        ("stretch", for callers that resize to a square ignoring the aspect: every method).
 
     Returns
     -------
@@ -542,68 +567,28 @@ def open_image(
     ImageError
         For every failure (never another exception type).
     """
+    if fit not in downscale.FITS:  # a caller's mistake, not a bad file: not an ImageError
+        raise ValueError(f"fit must be one of {downscale.FITS}, got {fit!r}")
     try:
         with _pillow(source) as im:
             _check_pixels(*im.size, max_pixels)
             if target_size and im.format in ("JPEG", "MPO"):
                 t = max(1, int(target_size))
                 im.draft("RGB", (t, t))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im.load()
-            # after load(): PNG's getexif() loads the pixels itself, and _orientation() swallows errors, so
-            # reading it first let a corrupt PNG come out as a blank picture (found by bench/fuzz.py)
-            orientation = _orientation(im)
-            rgb = _to_rgb(im)
+            # full-resolution pixels in flight are budgeted per process (threads of the app decode at once)
+            with downscale.DECODE_GATE.hold(im.size[0] * im.size[1]):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    im.load()
+                # after load(): PNG's getexif() loads the pixels itself, and _orientation() swallows errors, so
+                # reading it first let a corrupt PNG come out as a blank picture (found by bench/fuzz.py)
+                orientation = _orientation(im)
+                # the target is square, so factors from the stored (pre-rotation) size are right after rotating too
+                rgb = downscale.to_rgb(im, downscale.reduce_factors(*im.size, target_size, fit))
+                im.close()  # drop the full-resolution buffer before the next decode may start
         return rgb.transpose(_TRANSPOSE[orientation]) if orientation != 1 else rgb
     except MemoryError:
         raise ImageError("not enough memory to decode the image") from None
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB (alpha on white, high bit depths scaled)."""
-    mode = im.mode
-    if mode == "RGB" and "transparency" not in im.info:
-        return im.copy()  # the caller closes `im`, which drops its pixel buffer
-    if mode.startswith("I;16"):
-        a = np.asarray(im).astype(np.float32)
-        return Image.fromarray(_round_u8(a / 257.0), "L").convert("RGB")
-    if mode == "I":
-        return Image.fromarray(_scale_to_u8(np.asarray(im).astype(np.float64)), "L").convert("RGB")
-    if mode == "F":
-        return Image.fromarray(_scale_to_u8(np.asarray(im).astype(np.float64), unit=True), "L").convert("RGB")
-    has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
-    if has_alpha:
-        rgba = im.convert("RGBA")
-        out = Image.new("RGB", rgba.size, (255, 255, 255))
-        out.paste(rgba, mask=rgba.getchannel("A"))
-        return out
-    try:
-        return im.convert("RGB")
-    except ValueError:
-        raise ImageError(f"unsupported colour mode {mode}") from None
-
-
-def _round_u8(a: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
-
-
-def _scale_to_u8(a: np.ndarray, unit: bool = False) -> np.ndarray:
-    """Map 32-bit int / float pixels to 0..255 by their evident range, never by clipping.
-
-    [0, 1] floats (``unit``) -> x255; values within 0..255 kept; within 0..65535 -> /257
-    (16-bit data widened to 32 bits); anything else min-max normalised.
-    """
-    a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if unit and lo >= 0 and hi <= 1.0:
-        return _round_u8(a * 255.0)
-    if lo >= 0 and hi <= 255:
-        return _round_u8(a)
-    if lo >= 0 and hi <= 65535:
-        return _round_u8(a / 257.0)
-    span = hi - lo
-    return _round_u8((a - lo) * (255.0 / span)) if span > 0 else np.zeros(a.shape, np.uint8)
 
 
 def thumbnail(img: Image.Image, size: int = 192) -> Image.Image:
@@ -651,7 +636,7 @@ def thumbnail_bytes(source, size: int = 192, *, quality: int = 85,
     ------
     ImageError
     """
-    t = thumbnail(open_image(source, target_size=size, max_pixels=max_pixels), size)
+    t = thumbnail(open_image(source, target_size=size, max_pixels=max_pixels, fit="contain"), size)
     buf = io.BytesIO()
     try:
         t.save(buf, "JPEG", quality=quality)

@@ -14,12 +14,13 @@ from core.methods import ARTICLE, METHODS, REGISTRY
 from core.search import search
 from ui import session as S
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/view_column: Compare methods")
 ds = S.current_dataset()
 side_m, side_params = S.current_method()
-st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images). One query, every method at once: this is the page "
+st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images). One query, every method at once: this is the page "
            "that shows why the methods differ. Each method uses its own threshold (its default, or the one you "
            "set on another page).")
 
@@ -50,7 +51,7 @@ for n in names:
     feats = S.cached_features(ds, m, params)
     row, exclude, err = W.query_row(q, feats)
     if err:
-        st.error(f"{m.label}: {err}")
+        st.error(f"{m.label}: {md_escape(err)}")
         continue
     thr = S.current_threshold(m, params)
     results[m.label] = search(row, feats, thr, top_k=top_k, exclude=exclude)
@@ -77,7 +78,7 @@ for s in range(0, len(labels), per_row):
                 truth = ""
                 if qgroup is not None:
                     truth = " :blue-badge[same]" if groups.get(r.name) == qgroup else " :gray-badge[other]"
-                st.markdown(f"**#{r.rank}** `{W.fmt_score(m, float(r.score))}` {mark}{truth}", help=r.name)
+                st.markdown(f"**#{r.rank}** `{W.fmt_score(m, float(r.score))}` {mark}{truth}", help=md_escape(r.name))
 legend = ":green[:material/check_circle:] / :red[:material/cancel:] = within / outside the method's threshold."
 if qgroup is not None:
     legend += " :blue-badge[same] = truly the same picture as the query (ground truth), :gray-badge[other] = a different picture."

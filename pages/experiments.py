@@ -9,11 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from core import experiments as E
+from core import export
 from core.article import ARTICLE_SCIPY_NUMPY, TABLE_CAPTIONS, article_table
 from core.charts import experiments as C
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.transforms import TRANSFORMS
 from ui import session as S
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 
@@ -52,7 +54,7 @@ def _progress_bar(label: str):
 
     def cb(done: int, total: int, msg: str = "") -> None:
         frac = min(1.0, done / total) if total else 1.0
-        bar.progress(frac, text=f"{label} — {msg} ({time.perf_counter() - t0:.0f} s)")
+        bar.progress(frac, text=f"{label} — {md_escape(msg)} ({time.perf_counter() - t0:.0f} s)")
 
     return cb, bar
 
@@ -67,7 +69,7 @@ def _dataset_picker(key: str, default: str):
     keys = list(SOURCES)
     ds_cur = S.current_dataset()
     labels = dict(SOURCES)
-    labels["current"] = f"Sidebar dataset ({ds_cur.name}, {len(ds_cur.items)} images)"
+    labels["current"] = f"Sidebar dataset ({md_escape(ds_cur.name)}, {len(ds_cur.items)} images)"  # radio: Markdown
     src = st.radio("Dataset", keys, index=keys.index(default), key=f"{key}::source", format_func=labels.get,
                    horizontal=True)
     return src, _dataset_for(src)
@@ -85,7 +87,7 @@ def _run_button(key: str, have: bool, disabled: bool = False) -> bool:
 
 
 def _download(df: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button("Download CSV", data=df.to_csv(index=False).encode("utf-8"), file_name=name, mime="text/csv",
+    st.download_button("Download CSV", data=export.frame_csv(df), file_name=name, mime="text/csv",
                        icon=":material/download:", key=f"{key}::csv")
 
 
@@ -227,10 +229,10 @@ def sweep_section() -> None:
     try:
         imgs, img_names, fp, skipped = _sweep_images(src, int(n))
     except Exception as e:  # unreadable demo sources should never happen; user data reports its own skips
-        st.error(f"Could not read the images: {e}")
+        st.error(f"Could not read the images: {md_escape(e)}")
         return
     if skipped:
-        st.caption(f"Skipped {len(skipped)} unreadable file(s): " + ", ".join(s.file for s in skipped[:5]))
+        st.caption(f"Skipped {len(skipped)} unreadable file(s): " + ", ".join(md_escape(s.file) for s in skipped[:5]))
     if not imgs:
         st.info("No usable images for the sweep.")
         return

@@ -8,6 +8,7 @@ from core.methods import ARTICLE, METHODS, REGISTRY
 from core.search import search
 from ui import session as S
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/photo_library: Duplicate Image Finder")
@@ -28,7 +29,7 @@ qname, qbytes = S.demo_query_bytes()
 qrow, _, err = W.query_row({"kind": "demo", "name": qname, "data": qbytes}, feats)
 thr = m.threshold_spec(params).default
 if err:
-    st.error(err)
+    st.error(md_escape(err))
 else:
     res = search(qrow, feats, thr, top_k=5)
     truth = {n: g == "coffee" for n, g in S.groups_by_name(ds).items()}

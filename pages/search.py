@@ -7,12 +7,13 @@ from core import demo
 from core.search import search
 from ui import session as S
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/search: Search")
 ds = S.current_dataset()
 m, params = S.current_method()
-st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar)")
+st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar)")
 
 q = W.query_panel(ds, key="search")
 c1, c2 = st.columns([3, 1])
@@ -25,7 +26,7 @@ with c2:
 feats = S.cached_features(ds, m, params)
 row, exclude, err = W.query_row(q, feats)
 if err:
-    st.error(err)
+    st.error(md_escape(err))
     st.stop()
 if len(feats) == 0:
     st.warning("No usable images in this dataset.")
@@ -57,7 +58,9 @@ with st.expander("Pick the query from the dataset (click a thumbnail's button)",
                        selected=q["name"] if q["kind"] == "dataset" else None)
 
 secs = getattr(feats, "ui_seconds", None)
-st.caption(f"{len(feats)} images encoded with {m.label}"
-           + (f" in {secs:.1f} s ({feats.n_cached} from the feature cache)" if secs is not None else "")
-           + ". Moving the slider re-ranks only: nothing is re-encoded.")
+# Time and cache counts only in local mode: on a hosted demo they would tell a visitor whether someone else had
+# already processed the same photos (the feature cache is shared by content hash).
+stats = f" in {secs:.1f} s ({feats.n_cached} from the feature cache)" if secs is not None and S.local_mode() else ""
+st.caption(f"{len(feats)} images encoded with {m.label}{stats}. Moving the slider re-ranks only: nothing is "
+           "re-encoded.")
 S.show_skipped(ds, feats)

@@ -75,7 +75,9 @@ def test_duplicates_json(dataset, tmp_path):
     code, out, err = run("duplicates", dataset["dir"], "--method", "cnn-cosine", "--json", cache_dir=tmp_path)
     assert code == 0, err
     j = json.loads(out)
-    assert set(j) == {"method", "threshold", "images", "index", "pairs", "groups", "copies", "skipped"}
+    assert set(j) == {"method", "threshold", "images", "index", "pairs", "total_pairs", "truncated", "groups",
+                      "copies", "skipped"}
+    assert j["truncated"] is False and j["total_pairs"] == len(j["pairs"])
     assert j["index"]["kind"] in ("exact", "faiss-binary-flat", "numpy-binary") and j["index"]["recall_at_10"] == 1.0
     assert j["images"] == 7
     groups = sorted(sorted(g["members"]) for g in j["groups"])

@@ -21,8 +21,11 @@ from core.encoding import Features, encode_file
 from core.methods import Method
 
 from . import session as S
+from .text import md_escape
 
 THUMB = 200  # px, long side of gallery thumbnails (square canvas)
+#: Rows of a table sent to the browser at once (a pair list can hold ``config.budgets().max_pairs`` rows).
+PAGE_ROWS = 1000
 PAPER = (238, 241, 245)  # thumbnail padding colour = the theme's secondary background
 
 
@@ -47,7 +50,7 @@ def _broken(size: int) -> bytes:
 def thumb(content_id: str, size: int, _source) -> bytes:
     """Square JPEG thumbnail of an image file (cached by content hash; ``_source`` is not hashed)."""
     try:
-        return _square_jpeg(I.open_image(_source, target_size=size), size)
+        return _square_jpeg(I.open_image(_source, target_size=size, fit="contain"), size)
     except I.ImageError:
         return _broken(size)
 
@@ -59,6 +62,24 @@ def item_thumb(dataset: Dataset, name: str, size: int = THUMB) -> bytes:
 
 def bytes_thumb(data: bytes, size: int = THUMB) -> bytes:
     return thumb(hashlib.sha256(data).hexdigest(), size, data)
+
+
+def paged_table(df: pd.DataFrame, *, key: str, rows: int | None = None, **dataframe_kwargs) -> pd.DataFrame:
+    """``st.dataframe`` of one page of ``df`` (at most ``rows`` rows, default :data:`PAGE_ROWS`) with a page
+    selector when there is more: the browser never receives a whole pair list. Returns the rows shown."""
+    rows = rows or PAGE_ROWS
+    n = len(df)
+    pages = max(1, math.ceil(n / max(1, rows)))
+    page = 1
+    if pages > 1:
+        page = int(st.number_input(f"Page (of {pages:,}, {rows:,} rows each)", 1, pages, 1, key=f"{key}::page"))
+    part = df.iloc[(page - 1) * rows: page * rows]
+    if "height" in dataframe_kwargs:
+        dataframe_kwargs["height"] = min(dataframe_kwargs["height"], 38 + 35 * max(1, len(part)))
+    st.dataframe(part, **dataframe_kwargs)
+    if pages > 1:
+        st.caption(f"Rows {(page - 1) * rows + 1:,}–{(page - 1) * rows + len(part):,} of {n:,}.")
+    return part
 
 
 # ------------------------------------------------------------------------------------------------ formatting
@@ -111,7 +132,7 @@ def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns:
                 cap = short(r.name)
                 if truth is not None and r.name in truth:
                     cap += " · " + ("true duplicate" if truth[r.name] else "different picture")
-                st.caption(cap, help=r.name)
+                st.caption(md_escape(cap), help=md_escape(r.name))
                 if on_pick is not None:
                     st.button("Use as query", key=f"{key}::pick::{r.name}", on_click=on_pick, args=(r.name,),
                               width="stretch")
@@ -136,8 +157,8 @@ def thumbnail_picker(dataset: Dataset, on_pick: Callable[[str], None], *, key: s
             with col:
                 st.image(item_thumb(dataset, name, 160), width="stretch")
                 is_sel = name == selected
-                st.button(short(name, 22), key=f"{key}::{name}", on_click=on_pick, args=(name,), width="stretch",
-                          type="primary" if is_sel else "secondary", help=name,
+                st.button(md_escape(short(name, 22)), key=f"{key}::{name}", on_click=on_pick, args=(name,), width="stretch",
+                          type="primary" if is_sel else "secondary", help=md_escape(name),
                           icon=":material/check:" if is_sel else None)
     if not chunk:
         st.caption("No image matches the filter.")
@@ -213,7 +234,7 @@ def query_panel(dataset: Dataset, *, key: str) -> dict:
     with c1:
         st.image(query_thumb(dataset, q), width="stretch")
         where = {"dataset": "picked from the dataset", "upload": "uploaded", "demo": "demo query (not in the set)"}
-        st.caption(f"**Query:** {short(q['name'], 40)} — {where[q['kind']]}", help=q["name"])
+        st.caption(f"**Query:** {md_escape(short(q['name'], 40))} — {where[q['kind']]}", help=md_escape(q["name"]))
     with c2:
         up = st.file_uploader("Upload a query image", key=f"{key}::upload",
                               help="Any image file; or pick one from the dataset below.")
