@@ -202,13 +202,20 @@ def _closeness32(Q: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
     return 2.0 * G - (Q * Q).sum(1)[:, None] - (B * B).sum(1)[None, :]
 
 
-def exact_topk(X: np.ndarray, queries: np.ndarray, k: int, metric: str, block: int = 65_536) -> np.ndarray:
+def exact_topk(X: np.ndarray, queries: np.ndarray, k: int, metric: str, block_bytes: int | None = None
+               ) -> np.ndarray:
     """Row ids (m, k) of the exact float32 top-k of each query row among all rows of ``X`` (query rows excluded).
 
-    ``queries`` are row ids of ``X``. One pass over ``X`` in blocks (the ground truth of the recall measurement).
+    ``queries`` are row ids of ``X``. One pass over ``X`` in blocks (the ground truth of the recall measurement);
+    a block of rows and its (m, block) scores and ids each stay within ``block_bytes`` (default: the
+    ``DUPFINDER_BLOCK_BYTES`` budget; 65,536-row blocks made this pass the peak of a 1M-row build).
     """
+    from . import config
+
+    block_bytes = block_bytes or config.budgets().block_bytes
     Q = prepare(X[queries], metric)
     m = len(queries)
+    block = max(k + 1, min(block_bytes // (8 * X.shape[1]), block_bytes // (16 * max(1, m))))
     best_s = np.full((m, k), -np.inf, np.float32)
     best_i = np.full((m, k), -1, np.int64)
     for s in range(0, len(X), block):
