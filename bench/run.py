@@ -47,6 +47,9 @@ sys.path.insert(0, str(ROOT / "bench"))  # bench/peers.py
 from PIL import Image  # noqa: E402
 
 WORK_VERSION = "1"
+#: the last line this script writes: sections after it in RESULTS.md (other bench scripts' marked sections, written
+#: by hand or by bench/scale.py, engines.py, hostile_input.py, ...) are kept as they are when this script rewrites it
+END_LINE = "Total benchmark time"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -694,22 +697,6 @@ def bench_dashboard(folder: Path, quick: bool, R: list):
     return sl, nq, d
 
 
-def kept_sections(path: Path) -> list:
-    """The ``<!-- NAME:start -->`` ... ``<!-- NAME:end -->`` blocks of ``path``: sections other scripts own
-    (bench/hosted_load.py, engines.py, hostile_input.py, ...). Rewriting RESULTS.md keeps them."""
-    import re
-
-    if not path.exists():
-        return []
-    blocks = re.findall(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", path.read_text(), flags=re.S)
-    text = path.read_text()
-    out = []
-    for name in blocks:
-        m = re.search(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", text, flags=re.S)
-        out += ["", m.group(0)]
-    return out
-
-
 def write_summary(R: list, res: dict, load_start: float) -> list:
     """The issue-5 targets, each with the measured figure, in a table at the top."""
     rows = []
@@ -819,7 +806,11 @@ def main(argv=None) -> int:
          "(2 cores: a load above 2 means other processes competed for the CPUs; ratios measured in the same "
          "run are the robust figures).", "", *_summary_safe(R, res, load_start), *R]
     R.append(f"Total benchmark time {time.perf_counter() - t0:.0f} s.")
-    R += kept_sections(Path(a.out))
+    old = Path(a.out).read_text() if Path(a.out).exists() else ""
+    if END_LINE in old:  # keep the hand-written sections of other benchmarks that follow the generated part
+        tail = old[old.index(END_LINE):].split("\n", 1)[1].strip("\n") if "\n" in old[old.index(END_LINE):] else ""
+        if tail:
+            R += ["", tail]
     Path(a.out).write_text("\n".join(R) + "\n")
     Path(a.out + ".partial").unlink(missing_ok=True)
     print("\n".join(R))

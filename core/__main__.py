@@ -155,6 +155,7 @@ def _query_itself(query: str, items) -> str | None:
 
 
 def cmd_search(a) -> int:
+    from .scale import search_info
     from .search import search
 
     m = _method(a.method)
@@ -176,6 +177,7 @@ def cmd_search(a) -> int:
     skipped = _skipped_json(ds.skipped, feats.skipped)
     if a.json:
         print(json.dumps({"query": a.query, "method": m.name, "threshold": thr, "query_in_set": itself,
+                          "index": search_info(feats),
                           "results": [{"rank": int(r.rank), "name": r.name, "score": float(r.score),
                                        "match": bool(r.match)} for r in df.itertuples()],
                           "skipped": skipped}, indent=2))
@@ -192,6 +194,7 @@ def cmd_search(a) -> int:
 
 def cmd_duplicates(a) -> int:
     from .collection.groups import duplicates_regrouped
+    from .scale import index_line
     from .search import find_duplicates, item_info
 
     m = _method(a.method)
@@ -209,7 +212,7 @@ def cmd_duplicates(a) -> int:
     skipped = _skipped_json(ds.skipped, feats.skipped)
     groups = dup.group_members()
     if a.json:
-        print(json.dumps({"method": m.name, "threshold": thr, "images": len(feats),
+        print(json.dumps({"method": m.name, "threshold": thr, "images": len(feats), "index": dup.index,
                           "pairs": [{"a": r.a, "b": r.b, "score": float(r.score)} for r in dup.pairs.itertuples()],
                           "total_pairs": int(dup.total_pairs), "truncated": bool(dup.truncated),
                           "groups": [{"members": g["members"], "keep": g["keep"]} for g in groups],
@@ -217,7 +220,7 @@ def cmd_duplicates(a) -> int:
                           "skipped": skipped}, indent=2))
     else:
         print(f"{m.label}, threshold {thr}: {len(feats)} images, {dup.total_pairs} duplicate pairs, "
-              f"{len(groups)} groups")
+              f"{len(groups)} groups; {index_line(dup.index)}")
         for g in groups:
             print(f"group {g['group_id']} (keep {g['keep']}):")
             for name in g["members"]:

@@ -113,6 +113,29 @@ def ort_spinning() -> bool:
     return os.environ.get("DUPFINDER_ORT_SPINNING", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+# ------------------------------------------------------------------------------------------------ search at scale
+@dataclass(frozen=True)
+class ScaleSettings:
+    """When all-pairs search leaves exact brute force (see :mod:`core.scale` and ``docs/SCALING.md``)."""
+
+    #: rows of float (CNN) features from which duplicates go through the IVF index (the measured crossover: below
+    #: ~25k rows exact block products cost less CPU than building the index; bench/RESULTS.md "Search at scale")
+    ann_min: int
+    #: recall@10 against exact search the IVF index must reach (nprobe is raised until it does)
+    ann_recall: float
+    #: packed hashes from which all-pairs search uses exact multi-index hashing instead of brute force
+    mih_min: int
+
+
+def scale_settings() -> ScaleSettings:
+    recall = env_number("DUPFINDER_ANN_RECALL", 0.99, float)
+    if not 0 < recall <= 1:
+        raise ValueError(f"DUPFINDER_ANN_RECALL={recall!r} must be in (0, 1]")
+    return ScaleSettings(ann_min=env_number("DUPFINDER_ANN_MIN", 25_000),
+                         ann_recall=recall,
+                         mih_min=env_number("DUPFINDER_MIH_MIN", 50_000))
+
+
 # ------------------------------------------------------------------------------------------------ budgets
 @dataclass(frozen=True)
 class Budgets:
@@ -155,5 +178,6 @@ def budgets() -> Budgets:
     )
 
 
-__all__ = ["Budgets", "allowed_roots", "background_warmup", "budgets", "cache_disabled", "cache_root", "env_flag", "env_number",
-           "local_mode", "ort_spinning", "parse_size", "weights_path", "workers_setting"]
+__all__ = ["Budgets", "ScaleSettings", "allowed_roots", "background_warmup", "budgets", "cache_disabled", "cache_root",
+           "env_flag", "env_number", "local_mode", "ort_spinning", "parse_size", "scale_settings", "weights_path",
+           "workers_setting"]

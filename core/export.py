@@ -8,8 +8,12 @@ Pure library code (no streamlit): the dashboard's download buttons and any scrip
   ``=HYPERLINK("http://evil.example","Click")`` stays text when the export is opened in Excel or LibreOffice.
 * :func:`duplicates_json` -> str, the same shape as ``python -m core duplicates --json``::
 
-      {"method", "threshold", "images", "pairs": [{"a", "b", "score"}], "total_pairs", "truncated",
-       "groups": [{"members", "keep"}], "copies": {name: n}, "skipped": [{"file", "reason"}]}
+      {"method", "threshold", "images", "index": {"kind", "recall_at_10", ...}, "pairs": [{"a", "b", "score"}],
+       "total_pairs", "truncated", "groups": [{"members", "keep"}], "copies": {name: n},
+       "skipped": [{"file", "reason"}]}
+
+  ``index`` says which index answered (:func:`core.scale.pairs_info`: exact, faiss binary, multi-index hashing or
+  the IVF ANN index with its measured recall@10).
 
   ``pairs`` holds at most ``config.budgets().max_pairs`` (the closest); ``truncated`` says the list was cut and
   ``total_pairs`` counts every pair within the threshold.
@@ -110,6 +114,7 @@ def duplicates_dict(dup: Duplicates, method: str, threshold: float | None = None
         "method": method,
         "threshold": _num(thr),
         "images": int(dup.n_images),
+        "index": dict(dup.index),
         "pairs": [{"a": str(r.a), "b": str(r.b), "score": float(r.score)} for r in dup.pairs.itertuples()],
         "total_pairs": int(max(dup.total_pairs, len(dup.pairs))),
         "truncated": bool(dup.truncated),

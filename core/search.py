@@ -15,7 +15,7 @@ Memory: every all-pairs loop walks bounded row x column blocks (:mod:`core.block
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -24,6 +24,7 @@ import pandas as pd
 from . import blocks as _blocks
 from . import config
 from . import index as _index
+from . import scale as _scale
 from .encoding import Features
 
 Progress = Callable[[int, int, str], None]
@@ -66,10 +67,13 @@ def search(query: np.ndarray, features: Features, threshold: float, top_k: int |
     if exclude is not None:
         keep &= names != exclude
     cand = None
-    if top_k is not None and len(features) >= TOPK_FAST_MIN:
+    routed = _scale.search_rows(features, q[0], top_k, keep)  # an IVF index already built for these features
+    if routed is None and top_k is not None and len(features) >= TOPK_FAST_MIN:
         # float32 pass + exact re-scoring of the rows that can reach the top k (same result as the full sort)
         cand = _index.topk_candidates(features, q[0], max(0, int(top_k)), keep)
-    if cand is not None:
+    if routed is not None:
+        order, s = routed
+    elif cand is not None:
         s_c = _blocks.score_rows(_Subset(features, cand), q, BLOCK_BYTES)[0]
         o = m.order(s_c)[:max(0, int(top_k))]
         order, s = cand[o], s_c[o]
@@ -119,7 +123,13 @@ def iter_pairs(features: Features, threshold: float, progress: Progress | None =
     m, X = features.method, features.data
     n = len(features)
     if _hamming_fast(features, threshold):
+        if _scale.hamming_backend(n, X.shape[1], threshold)["kind"] == "multi-index-hashing":
+            yield _scale.hamming_pairs(X, threshold, progress)  # exact multi-index hashing at scale
+            return
         yield from _index.iter_hamming_pairs(X, threshold, progress, _blocks.budget_bytes(BLOCK_BYTES))
+        return
+    if _scale.ann_applies(features):  # past DUPFINDER_ANN_MIN rows: IVF candidates, re-scored by method.pairwise
+        yield _scale.ann_pairs(features, threshold, progress)
         return
     for r0, r1, c0, c1, block in _blocks.iter_blocks(features, upper=True, budget=BLOCK_BYTES):
         yield _blocks.block_hits(np.asarray(m.is_match(block, threshold)), block, r0, c0)
@@ -210,6 +220,8 @@ class Duplicates:
             return None
         return (f"{self.total_pairs:,} pairs at this threshold: showing the closest {len(self.pairs):,}; tighten the "
                 "threshold to see them all. Groups and copy counts include every pair.")
+    #: which index answered (``core.scale.pairs_info``): kind, measured recall@10, parameters
+    index: dict = field(default_factory=lambda: dict(_scale.EXACT))
 
     @property
     def n_groups(self) -> int:
@@ -289,7 +301,7 @@ def find_duplicates(features: Features, threshold: float, info: dict[str, tuple[
         groups["keep"] = pd.Series(dtype=bool)
     groups = groups.drop(columns=["_pos"])
     return Duplicates(pairs=pairs, groups=groups, copies=copies, threshold=threshold, n_images=n,
-                      total_pairs=int(kept.total), max_pairs=cap)
+                      total_pairs=int(kept.total), max_pairs=cap, index=_scale.pairs_info(features, threshold))
 
 
 def item_info(items: Sequence) -> dict[str, tuple[int, int]]:

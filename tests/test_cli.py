@@ -62,8 +62,9 @@ def test_search_json(dataset, which, tmp_path):
                          cache_dir=tmp_path)
     assert code == 0, err
     j = json.loads(out)
-    assert set(j) == {"query", "method", "threshold", "query_in_set", "results", "skipped"}
+    assert set(j) == {"query", "method", "threshold", "query_in_set", "index", "results", "skipped"}
     assert j["query_in_set"] is None  # the query file is not in the set
+    assert j["index"] == {"kind": "exact", "recall_at_10": 1.0}
     assert j["method"] == "ahash" and j["threshold"] == METHODS["ahash"].threshold_spec().default
     assert [r["rank"] for r in j["results"]] == [1, 2, 3]
     assert all(set(r) == {"rank", "name", "score", "match"} for r in j["results"])
@@ -75,9 +76,10 @@ def test_duplicates_json(dataset, tmp_path):
     code, out, err = run("duplicates", dataset["dir"], "--method", "cnn-cosine", "--json", cache_dir=tmp_path)
     assert code == 0, err
     j = json.loads(out)
-    assert set(j) == {"method", "threshold", "images", "pairs", "total_pairs", "truncated", "groups", "copies",
-                      "skipped"}
+    assert set(j) == {"method", "threshold", "images", "index", "pairs", "total_pairs", "truncated", "groups",
+                      "copies", "skipped"}
     assert j["truncated"] is False and j["total_pairs"] == len(j["pairs"])
+    assert j["index"]["kind"] in ("exact", "faiss-binary-flat", "numpy-binary") and j["index"]["recall_at_10"] == 1.0
     assert j["images"] == 7
     groups = sorted(sorted(g["members"]) for g in j["groups"])
     assert ["cat/0.jpg", "cat/1.jpg", "cat/2.png"] in groups
