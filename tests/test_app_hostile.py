@@ -159,6 +159,9 @@ def _cache_file() -> Path:
 def test_feature_cache_holds_features_only(tmp_path, monkeypatch):
     # a private cache: under xdist the shared one also holds other tests' *folder* loads of the same corpus names
     monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path / "cache"))
+    import streamlit as st
+
+    st.cache_resource.clear()  # the in-memory feature store would serve an earlier test's encode: nothing written
     names = [n for n, _, _ in C.corpus_files()]
     at = _upload([("corpus.zip", C.build_corpus_zip(), "application/zip")], "pages/search.py")
     for method in ("ahash", "euclidean"):  # a hash (bits) and raw pixels (the method closest to storing pixels)
