@@ -10,10 +10,14 @@ from core import export
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
 from ui import session as S
+from ui import two_sets
 from ui import widgets as W
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/filter_none: Duplicates")
+if two_sets.active():  # sidebar "Two sets": cross pairs only
+    two_sets.render_duplicates()
+    st.stop()
 ds = S.current_dataset()
 m, params = S.current_method()
 st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar). "

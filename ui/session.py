@@ -194,13 +194,14 @@ def _load_progress(label: str):
     return cb, bar.empty
 
 
-def _uploaded_dataset(files) -> D.Dataset | None:
+def _uploaded_dataset(files, slot: str = "_ds") -> D.Dataset | None:
     """Load the uploads of this session (cached in session_state, so it is per user and freed with the session).
-    One .zip -> load_zip (folders inside may carry labels); anything else -> load_files."""
+    One .zip -> load_zip (folders inside may carry labels); anything else -> load_files. ``slot`` names the
+    session keys (cache, error) so that a second dataset (the Two-sets mode's set B) has its own."""
     if not files:
         return None
     sig = tuple((getattr(f, "file_id", None) or f.name, f.size) for f in files)
-    cached = st.session_state.get("_ds_upload_cache")
+    cached = st.session_state.get(f"{slot}_upload_cache")
     if cached and cached[0] == sig:
         return cached[1]
     cb, done = _load_progress("Reading uploads")
@@ -212,16 +213,17 @@ def _uploaded_dataset(files) -> D.Dataset | None:
         else:
             ds = D.load_files([(f.name, f.getvalue()) for f in files], labels=None, progress=cb, name="uploads")
     except D.DatasetError as e:
-        st.session_state["_ds_error"] = f"Upload refused: {e}"
+        st.session_state[f"{slot}_error"] = f"Upload refused: {e}"
         ds = None
     finally:
         done()
-    st.session_state["_ds_upload_cache"] = (sig, ds)
+    st.session_state[f"{slot}_upload_cache"] = (sig, ds)
     return ds
 
 
-def _folder_dataset(path: str) -> D.Dataset | None:
-    """A server folder (local mode only), inside ``DUPFINDER_ALLOWED_ROOTS`` when that is set."""
+def _folder_dataset(path: str, slot: str = "_ds") -> D.Dataset | None:
+    """A server folder (local mode only), inside ``DUPFINDER_ALLOWED_ROOTS`` when that is set (``slot``: as
+    :func:`_uploaded_dataset`)."""
     if not local_mode():  # defence in depth: the widget is not even rendered in hosted mode
         return None
     path = os.path.expanduser(path.strip())
@@ -230,27 +232,42 @@ def _folder_dataset(path: str) -> D.Dataset | None:
     roots = config.allowed_roots()
     why = folder_access.refusal(path, roots)  # before os.stat: no existence oracle outside the allowed roots
     if why:
-        st.session_state["_ds_error"] = f"Folder refused: {why}"
+        st.session_state[f"{slot}_error"] = f"Folder refused: {why}"
         return None
     try:
         st_mtime = os.stat(path).st_mtime_ns
     except OSError:
-        st.session_state["_ds_error"] = f"No such folder: {path}"
+        st.session_state[f"{slot}_error"] = f"No such folder: {path}"
         return None
     sig = (path, st_mtime)
-    cached = st.session_state.get("_ds_folder_cache")
+    cached = st.session_state.get(f"{slot}_folder_cache")
     if cached and cached[0] == sig:
         return cached[1]
     cb, done = _load_progress("Reading folder")
     try:
         ds = D.load(path, labels=None, progress=cb, roots=roots)
     except D.DatasetError as e:
-        st.session_state["_ds_error"] = str(e)
+        st.session_state[f"{slot}_error"] = str(e)
         ds = None
     finally:
         done()
-    st.session_state["_ds_folder_cache"] = (sig, ds)
+    st.session_state[f"{slot}_folder_cache"] = (sig, ds)
     return ds
+
+
+def load_uploads(files, slot: str = "_ds") -> D.Dataset | None:
+    """The uploaded files as a dataset, cached in this session under ``slot`` (errors in ``{slot}_error``)."""
+    return _uploaded_dataset(files, slot)
+
+
+def load_folder(path: str, slot: str = "_ds") -> D.Dataset | None:
+    """A server folder as a dataset (local mode only), cached in this session under ``slot``."""
+    return _folder_dataset(path, slot)
+
+
+def forget_folder(slot: str = "_ds") -> None:
+    """Drop the cached folder scan of ``slot`` (after files were moved in or out of it)."""
+    st.session_state.pop(f"{slot}_folder_cache", None)
 
 
 def _auto_labels(ds: D.Dataset) -> tuple[str, Any]:
@@ -366,6 +383,10 @@ def sidebar() -> None:
             groups = {g for g in cur.groups() if g is not None}
             st.caption(f"**{len(cur.items)}** images · {len(cur.skipped)} skipped · "
                        + (f"{len(groups)} labelled groups" if groups else "no labels"))
+
+        from . import two_sets  # here, not at the top: two_sets imports this module
+
+        two_sets.controls()
 
         st.markdown("### :material/straighten: Method")
         names = [m.name for m in REGISTRY]
