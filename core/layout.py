@@ -9,7 +9,7 @@ neighbourhoods), which is what a duplicate map shows. When scikit-learn is not i
 the first two principal components (numpy only): global structure, no local clustering.
 
 PCA: the eigenvectors of the d x d covariance (float64, d = 1280 for the CNN), so memory is one centred float32
-copy of the data plus d^2 floats; a 10,000 x 1280 set takes about a second.
+copy of the data plus d^2 floats.
 """
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def pca(X: np.ndarray, k: int = PCA_DIMS) -> np.ndarray:
     if n == 0:
         return np.zeros((0, k), np.float32)
     Xc = X - X.mean(axis=0, dtype=np.float64).astype(np.float32)
-    cov = (Xc.T.astype(np.float64) @ Xc.astype(np.float64)) if d <= 4096 else None
+    # float32 product (no float64 copy of the data), eigen-decomposed in float64: precise enough for a picture
+    cov = (Xc.T @ Xc).astype(np.float64) if d <= 4096 else None
     if cov is None:  # very wide rows: thin SVD instead of a d x d matrix
         _, _, vt = np.linalg.svd(Xc, full_matrices=False)
         V = vt[:k].T
