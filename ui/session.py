@@ -194,7 +194,7 @@ def _load_progress(label: str):
     return cb, bar.empty
 
 
-def _uploaded_dataset(files, slot: str = "_ds") -> D.Dataset | None:
+def load_uploads(files, slot: str = "_ds") -> D.Dataset | None:
     """Load the uploads of this session (cached in session_state, so it is per user and freed with the session).
     One .zip -> load_zip (folders inside may carry labels); anything else -> load_files. ``slot`` names the
     session keys (cache, error) so that a second dataset (the Two-sets mode's set B) has its own."""
@@ -221,9 +221,9 @@ def _uploaded_dataset(files, slot: str = "_ds") -> D.Dataset | None:
     return ds
 
 
-def _folder_dataset(path: str, slot: str = "_ds") -> D.Dataset | None:
+def load_folder(path: str, slot: str = "_ds") -> D.Dataset | None:
     """A server folder (local mode only), inside ``DUPFINDER_ALLOWED_ROOTS`` when that is set (``slot``: as
-    :func:`_uploaded_dataset`)."""
+    :func:`load_uploads`)."""
     if not local_mode():  # defence in depth: the widget is not even rendered in hosted mode
         return None
     path = os.path.expanduser(path.strip())
@@ -253,16 +253,6 @@ def _folder_dataset(path: str, slot: str = "_ds") -> D.Dataset | None:
         done()
     st.session_state[f"{slot}_folder_cache"] = (sig, ds)
     return ds
-
-
-def load_uploads(files, slot: str = "_ds") -> D.Dataset | None:
-    """The uploaded files as a dataset, cached in this session under ``slot`` (errors in ``{slot}_error``)."""
-    return _uploaded_dataset(files, slot)
-
-
-def load_folder(path: str, slot: str = "_ds") -> D.Dataset | None:
-    """A server folder as a dataset (local mode only), cached in this session under ``slot``."""
-    return _folder_dataset(path, slot)
 
 
 def forget_folder(slot: str = "_ds") -> None:
@@ -350,10 +340,10 @@ def sidebar() -> None:
                 files = st.file_uploader("Images, or one .zip (sub-folders may be groups)", accept_multiple_files=True,
                                          key=K_UPLOAD, help="Any file is accepted: files that are not usable images "
                                                             "are listed with the reason they were skipped.")
-                ds = _uploaded_dataset(files)
+                ds = load_uploads(files)
             else:
                 path = st.text_input("Folder on this computer", key=K_FOLDER, placeholder="/path/to/photos")
-                ds = _folder_dataset(path) if path else None
+                ds = load_folder(path) if path else None
             if st.session_state.get("_ds_error"):
                 st.error(st.session_state["_ds_error"])
             if ds is not None:
