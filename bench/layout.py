@@ -52,6 +52,14 @@ def main(which):
         xy = umap.UMAP(random_state=None, n_jobs=2).fit_transform(Y)
     elif which == "pca":
         xy = Y[:, :2]
+    elif which == "figure":  # what a re-run of the map page costs once the layout is cached
+        from core.charts.dataset_map import map_figure
+        xy = Y[:, :2]
+        t1 = time.perf_counter()
+        fig = map_figure(xy, [f"img{k:05d}.jpg" for k in range(len(xy))], (lab + 1) * (lab % 3 == 0))
+        js = fig.to_json()
+        print(f"figure: build + JSON {time.perf_counter() - t1:.2f} s, {len(js) / 1e6:.2f} MB sent, "
+              f"{len(fig.data)} traces")
     t = time.perf_counter() - t0
     print(f"{which}: pca {t_pca:.1f} s, 2-D {t:.1f} s, nearest 2-D neighbour in own cluster {nn_same(xy, lab):.3f}")
 

@@ -77,6 +77,8 @@ def test_map_figure_at_10000_points_is_two_webgl_traces_with_escaped_names():
     assert "&lt;b onmouseover=x&gt;7&lt;/b&gt;.jpg" in texts and not any("<b" in t for t in texts)
     # one colour per group: members of one group share it
     g1 = groups[groups > 0]
-    cols = np.asarray(fig.data[1].marker.color, dtype=object)
-    first = g1[0]
-    assert len(set(cols[g1 == first])) == 1
+    cols = np.asarray(fig.data[1].marker.color)
+    assert len(cols) == len(g1)
+    for gid in np.unique(g1)[:20]:
+        assert len(set(cols[g1 == gid].tolist())) == 1
+    assert len(set(cols.tolist())) > 10  # neighbouring group numbers get different colours
