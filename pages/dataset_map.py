@@ -34,7 +34,8 @@ if len(feats) == 0:
     st.warning("No usable images in this dataset.")
     st.stop()
 fk = S.features_key(ds, m, params)
-lay = S.memo(fk + ("layout", "auto"), lambda: L.layout(feats.data, "auto"))
+with st.spinner(f"Laying out {len(feats)} images (once per feature set)…"):
+    lay = S.memo(fk + ("layout", "auto"), lambda: L.layout(feats.data, "auto"))
 dup = S.memo(fk + ("dup", float(thr)), lambda: find_duplicates(feats, thr, info=item_info(ds.items)))
 gid_of = dict(zip(dup.groups["name"], dup.groups["group_id"])) if len(dup.groups) else {}
 group_ids = np.array([gid_of.get(n, 0) for n in feats.names], dtype=np.int64)
