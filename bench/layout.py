@@ -44,6 +44,9 @@ def main(which):
     if which == "sklearn":
         from sklearn.manifold import TSNE
         xy = TSNE(2, init="pca", learning_rate="auto", random_state=0).fit_transform(Y)
+    elif which == "app":  # what the app runs: core.layout.tsne (scikit-learn, one OpenMP thread)
+        from core.layout import tsne
+        xy = tsne(Y)
     elif which == "opentsne":
         from openTSNE import TSNE
         xy = np.asarray(TSNE(n_jobs=2, random_state=0).fit(Y))

@@ -30,20 +30,20 @@ def test_pca_layout_of_10000_by_1280_features():
     lay = L.layout(X, "pca")
     assert lay.method == "PCA" and lay.xy.shape == (10_000, 2) and lay.xy.dtype == np.float32
     assert np.isfinite(lay.xy).all()
-    np.testing.assert_array_equal(L.layout(X, "pca").xy, lay.xy)  # deterministic: signs fixed
+    np.testing.assert_array_equal(L.layout(X[:2000], "pca").xy, L.layout(X[:2000], "pca").xy)  # signs fixed
     # the first principal plane already separates many of the 50 clusters: far better than chance (0.02)
     assert nn_same_cluster(lay.xy, lab) > 0.2
     # and the first components carry the variance: projection variances are in decreasing order
-    Y = L.pca(X, 10)
+    Y = L.pca(X[:3000], 10)
     v = Y.var(axis=0)
     assert np.all(np.diff(v) <= 1e-3 * v[0])
 
 
 def test_tsne_keeps_near_copies_together():
     assert L.tsne_available(), "scikit-learn is a runtime dependency (requirements.txt): the map needs t-SNE"
-    X, lab = clusters(600, 1280, 30, seed=1)
+    X, lab = clusters(240, 64, 12, seed=1)
     lay = L.layout(X, "auto")
-    assert lay.method == "t-SNE" and lay.xy.shape == (600, 2)
+    assert lay.method == "t-SNE" and lay.xy.shape == (240, 2)
     assert nn_same_cluster(lay.xy, lab) > 0.95
     assert nn_same_cluster(L.layout(X, "pca").xy, lab) < nn_same_cluster(lay.xy, lab)
 
