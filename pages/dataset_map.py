@@ -78,14 +78,14 @@ with c2:
         st.image(W.item_thumb(ds, sel, 260), width="stretch")
         g = gid_of.get(sel)
         st.caption(md_escape(sel) + (f" · duplicate group {g}" if g else " · no duplicate at this threshold"),
-                   help=sel)
+                   help=md_escape(sel))
         res = search(feats.data[feats.index(sel)], feats, thr, top_k=6, exclude=sel)
         st.markdown(f"**{int(res['match'].sum())} match(es)** among its 6 closest:")
         for r in res.itertuples():
             a, b = st.columns([1, 2])
             a.image(W.item_thumb(ds, r.name, 96), width="stretch")
             b.caption(f"{W.match_badge(bool(r.match))} {md_escape(W.fmt_score(m, float(r.score)))}  \n"
-                      f"{md_escape(W.short(r.name))}", help=r.name)
+                      f"{md_escape(W.short(r.name))}", help=md_escape(r.name))
 
         def _open() -> None:
             W.pick_dataset_query(sel)

@@ -107,7 +107,7 @@ else:
                 st.session_state[wn] = is_nd
             k1, k2 = st.columns([3, 1])
             k1.selectbox("Keep", g.members, key=wk, on_change=_keep_changed, args=(wk, g.gid, g.keeper),
-                         help=f"The rule suggests {g.keeper}.")
+                         help=f"The rule suggests {md_escape(g.keeper)}.")
             k2.checkbox("Not a duplicate", key=wn, on_change=_nd_changed, args=(wn, g.gid),
                         help="These images are different pictures: nothing of this group moves.")
             show = g.members[:THUMBS_PER_GROUP]
@@ -128,7 +128,7 @@ else:
                         if name in far:
                             badge += " :orange-badge[far]"
                         st.markdown(f"{badge}  \n{it.width}×{it.height} · {it.size_bytes / 1024:.0f} KB")
-                        st.caption(md_escape(W.short(name)), help=name)
+                        st.caption(md_escape(W.short(name)), help=md_escape(name))
             if len(g.members) > len(show):
                 st.caption(f"… and {len(g.members) - len(show)} more images in this group (all listed in the Keep "
                            "box and in the plan download).")

@@ -131,7 +131,7 @@ def render_search() -> None:
     c1, c2 = st.columns([1, 3])
     with c1:
         st.image(W.item_thumb(a, q, 260), width="stretch")
-        st.caption(f"**Query from A:** {W.short(q, 40)}", help=q)
+        st.caption(f"**Query from A:** {md_escape(W.short(q, 40))}", help=md_escape(q))
     with c2:
         thr = S.threshold_slider(m, params, key="two_search_thr")
         top_k = st.number_input("Top-k matches in B", min_value=1, max_value=max(1, len(fb)),
