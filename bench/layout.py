@@ -49,7 +49,7 @@ def main(which):
         xy = tsne(Y)
     elif which == "opentsne":
         from openTSNE import TSNE
-        xy = np.asarray(TSNE(n_jobs=2, random_state=0).fit(Y))
+        xy = np.asarray(TSNE(n_jobs=int(os.environ.get("JOBS", "2")), random_state=0).fit(Y))
     elif which == "umap":
         import umap
         xy = umap.UMAP(random_state=None, n_jobs=2).fit_transform(Y)
