@@ -1,11 +1,11 @@
 """A 2-D layout of a set's feature vectors for the Dataset map: PCA to a few dozen dimensions, then t-SNE.
 
-Why t-SNE from scikit-learn (measured in ``bench/layout.py``, results in ``bench/RESULTS.md``): at 10,000 x 1280
-CNN features on 2 cores, scikit-learn's Barnes-Hut TSNE, openTSNE (FFT-accelerated) and umap-learn all lay out the
-set in well under a minute, but the install differs by an order of magnitude: scikit-learn + joblib +
-threadpoolctl are ~54 MB, openTSNE needs scikit-learn too (+13 MB), umap-learn pulls numba + llvmlite +
-pynndescent (~210 MB) and compiles on first use. t-SNE keeps near-duplicates together (it preserves small
-neighbourhoods), which is what a duplicate map shows. When scikit-learn is not importable the layout falls back to
+Why t-SNE from scikit-learn (measured in ``bench/layout.py``, results in ``bench/LAYOUT.md``): at 10,000 x 1280
+CNN features on 2 shared cores, scikit-learn's Barnes-Hut TSNE on one OpenMP thread took 39-50 s, openTSNE 169-224 s
+and umap-learn (with numba's first-call compilation) the longest; all kept near-copies next to each other. The install
+differs by an order of magnitude too: scikit-learn + joblib + threadpoolctl + cloudpickle are ~54 MB, openTSNE needs
+scikit-learn as well (+13 MB), umap-learn pulls numba + llvmlite + pynndescent (~210 MB). t-SNE preserves small
+neighbourhoods, which is what a duplicate map shows. When scikit-learn is not importable the layout falls back to
 the first two principal components (numpy only): global structure, no local clustering.
 
 PCA: the eigenvectors of the d x d covariance (float64, d = 1280 for the CNN), so memory is one centred float32
