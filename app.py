@@ -44,6 +44,8 @@ explore = [p for p in (
     _page("pages/duplicates.py", "Duplicates", ":material/filter_none:", url_path="duplicates"),
     _page("pages/compare.py", "Compare methods", ":material/view_column:", url_path="compare"),
     _page("pages/threshold.py", "Threshold explorer", ":material/tune:", url_path="threshold"),
+    _page("pages/review.py", "Review", ":material/fact_check:", url_path="review"),
+    _page("pages/dataset_map.py", "Dataset map", ":material/scatter_plot:", url_path="map"),
 ) if p is not None]
 measure = [p for p in (
     _page("pages/experiments.py", "Experiments", ":material/science:", url_path="experiments"),

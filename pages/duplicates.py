@@ -12,11 +12,15 @@ from core.search import find_duplicates, item_info
 from ui import cli_command, layout
 from ui import session as S
 from ui import threshold as T
+from ui import two_sets
 from ui import widgets as W
 from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/filter_none: Duplicates")
+if two_sets.active():  # sidebar "Two sets": cross pairs only
+    two_sets.render_duplicates()
+    st.stop()
 ds = S.current_dataset()
 m, params = S.current_method()
 st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar). "

@@ -8,11 +8,15 @@ from core.search import search
 from ui import cli_command
 from ui import session as S
 from ui import threshold as T
+from ui import two_sets
 from ui import widgets as W
 from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/search: Search")
+if two_sets.active():  # sidebar "Two sets": a query from A ranked against B
+    two_sets.render_search()
+    st.stop()
 ds = S.current_dataset()
 m, params = S.current_method()
 st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar)")

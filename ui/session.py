@@ -185,8 +185,36 @@ def _uploaded_dataset(files) -> D.Dataset | None:
     return ds
 
 
-def _folder_dataset(path: str) -> D.Dataset | None:
-    """A server folder (local mode only), inside ``DUPFINDER_ALLOWED_ROOTS`` when that is set."""
+def load_uploads(files, slot: str = "_ds") -> D.Dataset | None:
+    """Load the uploads of this session (cached in session_state, so it is per user and freed with the session).
+    One .zip -> load_zip (folders inside may carry labels); anything else -> load_files. ``slot`` names the
+    session keys (cache, error) so that a second dataset (the Two-sets mode's set B) has its own."""
+    if not files:
+        return None
+    sig = tuple((getattr(f, "file_id", None) or f.name, f.size) for f in files)
+    cached = st.session_state.get(f"{slot}_upload_cache")
+    if cached and cached[0] == sig:
+        return cached[1]
+    cb, done = _load_progress("Reading uploads")
+    try:
+        zips = [f for f in files if f.name.lower().endswith(".zip")]
+        if len(files) == 1 and zips:
+            f = zips[0]
+            ds = D.load_zip(f.getvalue(), labels=None, progress=cb, name=f.name.rsplit(".", 1)[0])
+        else:
+            ds = D.load_files([(f.name, f.getvalue()) for f in files], labels=None, progress=cb, name="uploads")
+    except D.DatasetError as e:
+        st.session_state[f"{slot}_error"] = f"Upload refused: {e}"
+        ds = None
+    finally:
+        done()
+    st.session_state[f"{slot}_upload_cache"] = (sig, ds)
+    return ds
+
+
+def load_folder(path: str, slot: str = "_ds") -> D.Dataset | None:
+    """A server folder (local mode only), inside ``DUPFINDER_ALLOWED_ROOTS`` when that is set (``slot``: as
+    :func:`load_uploads`)."""
     if not local_mode():  # defence in depth: the widget is not even rendered in hosted mode
         return None
     path = os.path.expanduser(path.strip())
@@ -195,21 +223,21 @@ def _folder_dataset(path: str) -> D.Dataset | None:
     roots = config.allowed_roots()
     why = folder_access.refusal(path, roots)  # before os.stat: no existence oracle outside the allowed roots
     if why:
-        st.session_state["_ds_error"] = f"Folder refused: {why}"
+        st.session_state[f"{slot}_error"] = f"Folder refused: {why}"
         return None
     try:
         st_mtime = os.stat(path).st_mtime_ns
     except OSError:
-        st.session_state["_ds_error"] = f"No such folder: {path}"
+        st.session_state[f"{slot}_error"] = f"No such folder: {path}"
         return None
     if not os.path.isdir(path):
-        st.session_state["_ds_error"] = f"Not a folder: {path}"
+        st.session_state[f"{slot}_error"] = f"Not a folder: {path}"
         return None
     sig = (path, st_mtime)
-    cached = st.session_state.get("_ds_folder_cache")
+    cached = st.session_state.get(f"{slot}_folder_cache")
     if cached and cached[0] == sig:
         if cached[2]:
-            st.session_state["_ds_error"] = cached[2]
+            st.session_state[f"{slot}_error"] = cached[2]
         return cached[1]
     cb, done = _load_progress("Reading folder")
     err = None
@@ -217,12 +245,17 @@ def _folder_dataset(path: str) -> D.Dataset | None:
         ds = D.load(path, labels=None, progress=cb, roots=roots)
     except D.DatasetError as e:
         err = str(e)
-        st.session_state["_ds_error"] = err
+        st.session_state[f"{slot}_error"] = err
         ds = None
     finally:
         done()
-    st.session_state["_ds_folder_cache"] = (sig, ds, err)
+    st.session_state[f"{slot}_folder_cache"] = (sig, ds, err)
     return ds
+
+
+def forget_folder(slot: str = "_ds") -> None:
+    """Drop the cached folder scan of ``slot`` (after files were moved in or out of it)."""
+    st.session_state.pop(f"{slot}_folder_cache", None)
 
 
 def _auto_labels(ds: D.Dataset) -> tuple[str, Any]:
@@ -327,7 +360,7 @@ def sidebar() -> None:
                 ds = _uploaded_dataset(files)
             else:
                 path = st.text_input("Folder on this computer", key=K_FOLDER, placeholder="/path/to/photos")
-                ds = _folder_dataset(path) if path else None
+                ds = load_folder(path) if path else None
             if st.session_state.get("_ds_error"):
                 st.error(md_escape(st.session_state["_ds_error"]))
             if ds is not None and ds.items:
@@ -360,6 +393,10 @@ def sidebar() -> None:
                      else f"{len(cur.skipped)} skipped")
             st.caption(f"**{len(cur.items)}** images · {aside} · "
                        + (f"{len(groups)} labelled groups" if groups else "no labels"))
+
+        from . import two_sets  # here, not at the top: two_sets imports this module
+
+        two_sets.controls()
 
         st.markdown("### :material/straighten: What are you looking for?")
         intent.picker(K_METHOD)

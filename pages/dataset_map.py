@@ -1,0 +1,97 @@
+"""Dataset map: every image of the set as a point of a 2-D layout of its CNN features (PCA, then t-SNE), coloured
+by duplicate group; select a point to see its thumbnail and matches, and open them in Search.
+
+The layout is computed once per feature set (process-wide memo keyed by the dataset's content fingerprint and the
+method's parameters); moving the threshold only recolours the points.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core import layout as L
+from core.charts.dataset_map import map_figure
+from core.methods import METHODS
+from core.search import find_duplicates, item_info, search
+from ui import session as S
+from ui import widgets as W
+from ui.text import md_escape
+
+S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+st.title(":material/scatter_plot: Dataset map")
+ds = S.current_dataset()
+side_m, side_p = S.current_method()
+# the map is of CNN features: the sidebar's method when it is a CNN one, else CNN cosine
+m, params = (side_m, side_p) if side_m.family == "cnn" else (METHODS["cnn-cosine"], METHODS["cnn-cosine"]
+                                                              .default_params())
+st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · features: **{m.label}**. Close points "
+           "look alike to the network; colours are duplicate groups at the threshold below; grey points have no "
+           "duplicate. Click a point (or pick a name) to see it and its matches.")
+
+thr = S.threshold_slider(m, params, key="map_thr")
+feats = S.cached_features(ds, m, params)
+if len(feats) == 0:
+    st.warning("No usable images in this dataset.")
+    st.stop()
+fk = S.features_key(ds, m, params)
+with st.spinner(f"Laying out {len(feats)} images (once per feature set)…"):
+    lay = S.memo(fk + ("layout", "auto"), lambda: L.layout(feats.data, "auto"))
+dup = S.memo(fk + ("dup", float(thr)), lambda: find_duplicates(feats, thr, info=item_info(ds.items)))
+gid_of = dict(zip(dup.groups["name"], dup.groups["group_id"])) if len(dup.groups) else {}
+group_ids = np.array([gid_of.get(n, 0) for n in feats.names], dtype=np.int64)
+
+K_SEL, K_PICK, K_EVT = "map_selected", "map_pick", "map_last_event"
+names = feats.names
+sel = st.session_state.get(K_SEL)
+sel = sel if sel in set(names) else None
+
+c1, c2 = st.columns([3, 1])
+with c1:
+    fig = map_figure(lay.xy, names, group_ids, selected=names.index(sel) if sel else None)
+    event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode="points",
+                            config={"displaylogo": False, "scrollZoom": True})
+    pts = (event or {}).get("selection", {}).get("points", []) if event else []
+    picked = None
+    for p in pts:
+        cd = p.get("customdata")
+        cd = cd[0] if isinstance(cd, (list, tuple)) else cd
+        if cd is not None and 0 <= int(cd) < len(names):
+            picked = names[int(cd)]
+            break
+    if picked and st.session_state.get(K_EVT) != picked:  # a new click: it wins over the name box
+        st.session_state[K_EVT] = picked
+        st.session_state[K_SEL] = picked
+        st.rerun()
+    st.caption(f"{lay.method} of {len(names)} images, computed once in {lay.seconds:.1f} s"
+               + (f" ({lay.note})" if lay.note else "") + f" · {dup.n_groups} duplicate groups at {thr:g}.")
+
+with c2:
+    if st.session_state.get(K_PICK) != (sel or ""):
+        st.session_state[K_PICK] = sel or ""
+
+    def _picked() -> None:
+        st.session_state[K_SEL] = st.session_state[K_PICK] or None
+
+    st.selectbox("Image", [""] + names, key=K_PICK, on_change=_picked,
+                 format_func=lambda n: n or "— click a point or pick a name —")
+    if sel:
+        st.image(W.item_thumb(ds, sel, 260), width="stretch")
+        g = gid_of.get(sel)
+        st.caption(md_escape(sel) + (f" · duplicate group {g}" if g else " · no duplicate at this threshold"),
+                   help=md_escape(sel))
+        res = search(feats.data[feats.index(sel)], feats, thr, top_k=6, exclude=sel)
+        st.markdown(f"**{int(res['match'].sum())} match(es)** among its 6 closest:")
+        for r in res.itertuples():
+            a, b = st.columns([1, 2])
+            a.image(W.item_thumb(ds, r.name, 96), width="stretch")
+            b.caption(f"{W.match_badge(bool(r.match))} {md_escape(W.fmt_score(m, float(r.score)))}  \n"
+                      f"{md_escape(W.short(r.name))}", help=md_escape(r.name))
+
+        def _open() -> None:
+            W.pick_dataset_query(sel)
+            st.session_state["method"] = m.name
+
+        if st.button("Open its matches in Search", key="map_open", icon=":material/search:", on_click=_open,
+                     width="stretch"):
+            st.switch_page("pages/search.py")
+S.show_skipped(ds, feats)
