@@ -6,6 +6,8 @@ folder: an original with copies, a pair, singletons and a planted chain (A~B, B~
 """
 from __future__ import annotations
 
+import re
+
 import hashlib
 import os
 from pathlib import Path
@@ -288,7 +290,7 @@ def test_two_sets_search_ranks_b_against_a_query_from_a():
     names_b = {it.name for it in at.session_state["_two_split"][1][1].items}
     q = at.session_state["two_query"]
     assert q == names_a[0]
-    shown = [c.help for c in at.caption if c.help]
+    shown = [re.sub(r"\\(.)", r"\1", c.help) for c in at.caption if c.help]  # help text is Markdown-escaped
     ranked = [h for h in shown if h in names_b]
     assert len(ranked) == 10 and q not in ranked
     # pick another query from A: the ranking follows it
