@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from core import datasets, encoding, index, search
+from core.datasets import folder, stat_memo
 from core.encoding import Features, encode_dataset
 from core.methods import get
 from core.methods.hashing import hamming_pairwise
@@ -213,19 +214,19 @@ def test_cache_reencodes_only_changed_files(tmp_path, monkeypatch):
 def _age(folder: str, monkeypatch) -> None:
     """Files written this second are deliberately not memoised (racy-clean rule, on mtime and ctime, and ctime cannot
     be backdated): let these tests' fresh files count as old."""
-    monkeypatch.setattr(datasets, "_RACY_NS", 0)
+    monkeypatch.setattr(stat_memo, "RACY_NS", 0)
 
 
 class _ReadCounter:
     def __init__(self, monkeypatch):
         self.paths: list[str] = []
-        real = datasets._read_file
+        real = folder.read_file
 
         def read(path, limit):
             self.paths.append(os.path.basename(path))
             return real(path, limit)
 
-        monkeypatch.setattr(datasets, "_read_file", read)
+        monkeypatch.setattr(folder, "read_file", read)
 
 
 def _summary(ds):
