@@ -42,7 +42,7 @@ from core.datasets import labels as D_labels
 from core.datasets import names as D_names
 from core.datasets import zipdir
 from core.charts import agreement_heatmap, copies_bar
-from core.charts.experiments import accuracy_vs_time
+from core.charts.experiment_charts import accuracy_vs_time
 from ui.text import md_escape
 
 ROOT = Path(__file__).resolve().parent.parent
