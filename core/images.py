@@ -4,7 +4,7 @@ Everything that reads pixels goes through :func:`open_image`, so every method se
 pixels: first frame only, EXIF orientation applied, any colour mode converted to 8-bit RGB (alpha
 composited on white, 16-bit scaled rather than clipped), and JPEGs decoded with
 ``Image.draft`` when only a small size is needed (decoding dominates the cost of hashing a
-12 MP JPEG: 65 ms full versus 23 ms drafted, see DESIGN.md).
+large JPEG; the measured figures are in ``bench/RESULTS.md``).
 
 Every failure is raised as :class:`ImageError` with a short human-readable ``reason``; no
 Pillow, pillow_heif, ``OSError``, ``struct.error`` ... escapes. The decompression-bomb limit is

@@ -1,7 +1,8 @@
 """The method record: everything the rest of the project needs to know about one similarity method.
 
 Modelled on :class:`scipy.spatial.distance.MetricInfo`: a frozen record of callables and metadata. A method is
-one module that builds one or more :class:`Method` records, plus one line in :mod:`core.methods.registry`.
+one module that builds one or more :class:`Method` records, plus one line in ``REGISTRY`` (``core/methods/__init__.py``);
+tests and plug-ins add one at run time with :func:`core.methods.registry.register`.
 
 Contract (tests in ``tests/test_methods_contract.py`` enforce it for every registered method):
 
