@@ -36,6 +36,9 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from core import datasets as D  # noqa: E402
+from core.datasets import label_csv as D_label_csv  # noqa: E402
+from core.datasets import labels as D_labels  # noqa: E402
+from core.datasets import names as D_names  # noqa: E402
 from core import images  # noqa: E402
 
 START, END = "<!-- hostile-input:start -->", "<!-- hostile-input:end -->"
@@ -103,9 +106,9 @@ def _former_unique(name: str, taken: set) -> str:  # the code before the per-nam
 
 
 def _unique_names(n: int, former: bool) -> None:
-    taken = set() if former else D._UniqueNames()
+    taken = set() if former else D_names.UniqueNames()
     for _ in range(n):
-        (_former_unique if former else D._unique)("a.jpg", taken)
+        (_former_unique if former else D_names.unique)("a.jpg", taken)
 
 
 def _former_csv_scan(names: list[str], rows: list[tuple[str, str]]) -> None:
@@ -161,10 +164,10 @@ def run() -> list[str]:
     names = [f"set{i % 7}/img{i:05d}.jpg" for i in range(10_000)]
     csv_rows = [(f"img{i % 12_000:05d}.jpg", f"g{i % 101}") for i in range(1_000_000)]
     data = ("file,group\n" + "\n".join(f"{f},{g}" for f, g in csv_rows)).encode()
-    ours = _timed(lambda: D._csv_groups(names, data), 1)
+    ours = _timed(lambda: D_labels.csv_groups(names, data), 1)
     sample = 2_000
     former = _timed(lambda: _former_csv_scan(names, csv_rows[:sample]), 1) * (len(csv_rows) / sample)
-    parse = _timed(lambda: D._read_csv_labels(data), 1)
+    parse = _timed(lambda: D_label_csv.read_rows(data), 1)
     rows.append(("labels CSV, 1M rows x 10k names (14 MB)", f"index (parsing alone {parse:.1f} s)", ours,
                  "scan per row, 2,000 rows x 500", former))
     gif = _gif(50_000)

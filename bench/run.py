@@ -382,7 +382,7 @@ def bench_ssim(folder: Path, quick: bool, R: list):
 
 
 def bench_compare(quick: bool, R: list):
-    from core import index
+    from core import kernels
     from core import search as S
     from core.encoding import Features
     from core.methods import get
@@ -391,7 +391,7 @@ def bench_compare(quick: bool, R: list):
     sizes = [1000, 10000] + ([] if quick else [100000])
     R.append("## 4. Comparisons (synthetic features)\n")
     R.append(f"All pairs within 10 bits of N random 64-bit hashes with 10 % planted near-duplicates "
-             f"(`pair_indices`, faiss available: {index.faiss_available()}); top-10 of one query among N "
+             f"(`pair_indices`, faiss available: {kernels.faiss_available()}); top-10 of one query among N "
              "1280-d float32 CNN features (`search(..., top_k=10)`, median of 20 queries after the first, which "
              "also computes the row norms once).\n")
     R.append("| N | all pairs (fast) s | all pairs (generic blocks) s | pairs | exact | top-10 query cosine ms | "

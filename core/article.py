@@ -1,7 +1,7 @@
 """The article's published numbers (Tables 1, 2 and 3), as data, for charts that show ours beside theirs.
 
 Source: the guide this project implements ("Finding duplicate images: Euclidean distance, SSIM, image hashing,
-cosine similarity and CNN features"), transcribed in ``DESIGN.md`` ("The article's numbers"). Hardware: a 2019
+cosine similarity and CNN features"), transcribed from its Tables 1-3 into this module. Hardware: a 2019
 laptop CPU. Their times per pair *include encoding both images* (every pair decoded and encoded both files).
 
 Two caveats, shown on the Experiments page wherever these numbers are:

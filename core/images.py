@@ -4,7 +4,7 @@ Everything that reads pixels goes through :func:`open_image`, so every method se
 pixels: first frame only, EXIF orientation applied, any colour mode converted to 8-bit RGB (alpha
 composited on white, 16-bit scaled rather than clipped), and JPEGs decoded with
 ``Image.draft`` when only a small size is needed (decoding dominates the cost of hashing a
-12 MP JPEG: 65 ms full versus 23 ms drafted, see DESIGN.md).
+large JPEG; the measured figures are in ``bench/RESULTS.md``).
 
 Every failure is raised as :class:`ImageError` with a short human-readable ``reason``; no
 Pillow, pillow_heif, ``OSError``, ``struct.error`` ... escapes. The decompression-bomb limit is
@@ -43,7 +43,6 @@ __all__ = [
     "open_image",
     "probe",
     "thumbnail",
-    "thumbnail_bytes",
 ]
 
 #: Decompression-bomb limit in pixels (width x height as declared in the header). Same value
@@ -610,36 +609,3 @@ def thumbnail(img: Image.Image, size: int = 192) -> Image.Image:
     # reducing_gap: box-reduce first, then a cheap high-quality resample (Pillow's fast path)
     t.thumbnail((max(1, int(size)), max(1, int(size))), Image.Resampling.LANCZOS, reducing_gap=2.0)
     return t
-
-
-def thumbnail_bytes(source, size: int = 192, *, quality: int = 85,
-                    max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
-    """JPEG-encoded thumbnail of an image file (decoded with JPEG draft mode).
-
-    Parameters
-    ----------
-    source : str, os.PathLike, bytes or binary file object
-        The image file.
-    size : int
-        Bound on the thumbnail's long side, in pixels.
-    quality : int
-        JPEG quality of the thumbnail.
-    max_pixels : int or None
-        Decompression-bomb limit, as in :func:`open_image`.
-
-    Returns
-    -------
-    bytes
-        A baseline JPEG.
-
-    Raises
-    ------
-    ImageError
-    """
-    t = thumbnail(open_image(source, target_size=size, max_pixels=max_pixels, fit="contain"), size)
-    buf = io.BytesIO()
-    try:
-        t.save(buf, "JPEG", quality=quality)
-    except Exception as e:  # pragma: no cover - encoding an RGB image should not fail
-        raise ImageError(f"cannot encode thumbnail ({_short(e)})") from None
-    return buf.getvalue()

@@ -1,5 +1,5 @@
 """Experiments: the article's three experiments on demo data or the user's own labelled set, with the article's
-numbers beside ours. Widgets -> core.experiments -> core.charts.experiments; results kept in session_state per
+numbers beside ours. Widgets -> core.experiments -> core.charts.experiment_charts; results kept in session_state per
 dataset fingerprint + parameters (a rerun of the page never recomputes; "Re-run" does)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import streamlit as st
 from core import experiments as E
 from core import export
 from core.article import ARTICLE_SCIPY_NUMPY, TABLE_CAPTIONS, article_table
-from core.charts import experiments as C
+from core.charts import experiment_charts as C
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.transforms import TRANSFORMS
 from ui import session as S

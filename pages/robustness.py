@@ -14,7 +14,7 @@ import streamlit as st
 from core import experiments as E
 from core import images as I
 from core import transforms as T
-from core.charts import experiments as C
+from core.charts import experiment_charts as C
 from core.demo import DISTRACTOR_SOURCES, GROUP_SOURCES, sources_path
 from core.methods import ARTICLE, METHODS, REGISTRY
 from ui import session as S
@@ -41,7 +41,7 @@ def _demo_bytes(name: str) -> bytes:
 @st.cache_data(max_entries=32, show_spinner=False)
 def _decode(digest: str, _data: bytes):
     """The image, upright RGB, shrunk to the sweep size (what every runner works on)."""
-    return E._shrink(I.open_image(_data, target_size=E.SWEEP_MAX_SIDE), E.SWEEP_MAX_SIDE)
+    return E.shrink_to_side(I.open_image(_data, target_size=E.SWEEP_MAX_SIDE), E.SWEEP_MAX_SIDE)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -36,9 +36,13 @@ from PIL import GifImagePlugin, Image, PngImagePlugin
 
 import corpus as C
 from core import datasets as D
-from core import export, images, zipdir
+from core import export, images
+from core.datasets import label_csv as D_label_csv
+from core.datasets import labels as D_labels
+from core.datasets import names as D_names
+from core.datasets import zipdir
 from core.charts import agreement_heatmap, copies_bar
-from core.charts.experiments import accuracy_vs_time
+from core.charts.experiment_charts import accuracy_vs_time
 from ui.text import md_escape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,12 +191,12 @@ def test_20000_entries_named_a_jpg_get_unique_names_in_linear_work(monkeypatch):
     data = C.raw_zip([C.RawEntry(b"a.jpg", b"", deflate=False)] * n)
     probes = []
 
-    class CountingNames(D._UniqueNames):
+    class CountingNames(D_names.UniqueNames):
         def __contains__(self, name):
             probes.append(1)
             return super().__contains__(name)
 
-    monkeypatch.setattr(D, "_UniqueNames", CountingNames)
+    monkeypatch.setattr(D_names, "UniqueNames", CountingNames)
     ds = D.load_zip(data, limits=D.Limits(max_zip_entries=n, max_files=n))
     names = [s.file for s in ds.skipped]
     assert ds.files_given == n and len(ds.items) + len(ds.skipped) == n
@@ -204,12 +208,12 @@ def test_20000_entries_named_a_jpg_get_unique_names_in_linear_work(monkeypatch):
 def test_repeated_upload_names_are_unique_in_linear_work(monkeypatch):
     probes = []
 
-    class CountingNames(D._UniqueNames):
+    class CountingNames(D_names.UniqueNames):
         def __contains__(self, name):
             probes.append(1)
             return super().__contains__(name)
 
-    monkeypatch.setattr(D, "_UniqueNames", CountingNames)
+    monkeypatch.setattr(D_names, "UniqueNames", CountingNames)
     files = [("a.jpg", b"")] * 5_000 + [("a (3).jpg", b""), ("a.jpg", b"")]
     ds = D.load_files(files)
     names = [s.file for s in ds.skipped]
@@ -299,7 +303,7 @@ def test_label_csv_1m_rows_against_10k_names_iterates_names_a_constant_number_of
     data = ("file,group\n" + "\n".join(rows)).encode()
     assert len(data) <= D.Limits().max_csv_bytes
     _CountingNames.iterations = 0
-    mapping, notes = D._csv_groups(names, data)
+    mapping, notes = D_labels.csv_groups(names, data)
     assert _CountingNames.iterations <= 5
     last = max(range(10, 1_000_000, 12_000))  # the last row naming img00010.jpg wins
     assert len(mapping) == 10_000 and mapping["set3/img00010.jpg"] == f"g{last % 101}"
@@ -308,7 +312,7 @@ def test_label_csv_1m_rows_against_10k_names_iterates_names_a_constant_number_of
 
 def _reference_csv_groups(names, data):
     """The former row-by-row matching (exact path, else unique path suffix, else unique basename), as the oracle."""
-    rows = D._read_csv_labels(data)
+    rows = D_label_csv.read_rows(data)
     exact = set(names)
     by_base = {}
     for n in names:
@@ -341,7 +345,7 @@ def test_label_matching_by_index_gives_the_former_results(seed):
         comps = n.split("/")
         rows.append(("/".join(comps[rnd.randint(0, len(comps) - 1):]), f"g{rnd.randint(0, 5)}"))
     data = ("file,group\n" + "\n".join(f"{f},{g}" for f, g in rows)).encode()
-    got, _ = D._csv_groups(names, data)
+    got, _ = D_labels.csv_groups(names, data)
     assert got == _reference_csv_groups(names, data)
 
 

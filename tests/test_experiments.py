@@ -1,4 +1,4 @@
-"""Experiments runners (core/experiments.py), the article's numbers (core/article.py), the experiment charts and the
+"""Experiments runners (core/experiments/), the article's numbers (core/article.py), the experiment charts and the
 ``python -m core experiment`` CLI. Fast methods only, plus one CNN test (Experiment 3 values on CNN features)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from core import experiments as E
 from core import transforms as T
 from core.__main__ import main as cli_main
 from core.article import ARTICLE_COLUMNS, ARTICLE_SPEED, article_table
-from core.charts import experiments as C
+from core.charts import experiment_charts as C
 from core.methods import ARTICLE, METHODS
 
 from corpus import photo

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core import datasets, encoding, index, search
+from core import datasets, encoding, kernels, search
+from core.datasets import folder, stat_memo
 from core.encoding import Features, encode_dataset
 from core.methods import get
 from core.methods.hashing import hamming_pairwise
@@ -97,10 +98,10 @@ def test_hamming_all_pairs_equal_brute_force(thr):
     for r, g in zip(ref, got):
         assert np.array_equal(r, g)
     assert got[2].dtype == np.float64
-    for r, g in zip(ref, index.hamming_pairs_numpy(X, thr)):
+    for r, g in zip(ref, kernels.hamming_pairs_numpy(X, thr)):
         assert np.array_equal(r, g)
-    if index.faiss_available():
-        for r, g in zip(ref, index.hamming_pairs_faiss(X, thr, query_chunk=400)):
+    if kernels.faiss_available():
+        for r, g in zip(ref, kernels.hamming_pairs_faiss(X, thr, query_chunk=400)):
             assert np.array_equal(r, g)
 
 
@@ -130,8 +131,24 @@ def _cnn_features(name, X):
                     content_ids=[str(i) for i in range(len(X))])
 
 
+def test_fast_kernels_are_declared_by_the_method_record_not_found_by_identity():
+    """A record without ``topk_bounds`` gets no top-k kernel even with the same ``pairwise``; a new record that
+    declares one gets it; the registry's records declare theirs."""
+    X = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    plain = get("cnn-cosine").with_(name="no-kernel", topk_bounds=None)
+    F = Features(method=plain, params={}, data=X, names=[f"n{i}" for i in range(50)],
+                 content_ids=[str(i) for i in range(50)])
+    assert kernels.topk_candidates(F, X[0], 3, None) is None
+    own = get("cosine").with_(name="declared", topk_bounds=kernels.bounds_cosine)
+    F = Features(method=own, params={}, data=X, names=F.names, content_ids=F.content_ids)
+    assert kernels.topk_candidates(F, X[0], 3, None) is not None
+    assert get("cnn-euclidean").topk_bounds is kernels.bounds_euclidean and get("cnn-cosine").encode_in_parent
+    assert all(get(n).pairs_kernel is kernels.iter_hamming_pairs for n in ("ahash", "phash", "dhash", "whash"))
+    assert get("euclidean").topk_bounds is None and not get("ssim").encode_in_parent
+
+
 def _both(F, q, k, excl, monkeypatch):
-    assert index.topk_candidates(F, q, k, None) is not None  # the fast path really runs
+    assert kernels.topk_candidates(F, q, k, None) is not None  # the fast path really runs
     fast = search.search(q, F, 0.5, top_k=k, exclude=excl)
     monkeypatch.setattr(search, "TOPK_FAST_MIN", 10 ** 9)
     full = search.search(q, F, 0.5, top_k=k, exclude=excl)
@@ -213,19 +230,19 @@ def test_cache_reencodes_only_changed_files(tmp_path, monkeypatch):
 def _age(folder: str, monkeypatch) -> None:
     """Files written this second are deliberately not memoised (racy-clean rule, on mtime and ctime, and ctime cannot
     be backdated): let these tests' fresh files count as old."""
-    monkeypatch.setattr(datasets, "_RACY_NS", 0)
+    monkeypatch.setattr(stat_memo, "RACY_NS", 0)
 
 
 class _ReadCounter:
     def __init__(self, monkeypatch):
         self.paths: list[str] = []
-        real = datasets._read_file
+        real = folder.read_file
 
         def read(path, limit):
             self.paths.append(os.path.basename(path))
             return real(path, limit)
 
-        monkeypatch.setattr(datasets, "_read_file", read)
+        monkeypatch.setattr(folder, "read_file", read)
 
 
 def _summary(ds):

@@ -25,6 +25,7 @@ from streamlit.testing.v1 import AppTest
 from core import config, folder_access
 from core import datasets as D
 from core.datasets import Limits
+from core.datasets import folder as D_folder
 
 from photos import jpeg_bytes, near_copy, photo
 
@@ -314,7 +315,7 @@ def test_file_swapped_for_a_fifo_after_the_walk_is_not_blocked_on(tmp_path):
     fifo = tmp_path / "late.jpg"
     os.mkfifo(fifo)
     with pytest.raises(OSError, match="not a regular file"):
-        _in_thread(lambda: D._read_file(str(fifo), 1000))
+        _in_thread(lambda: D_folder.read_file(str(fifo), 1000))
 
 
 # ------------------------------------------------------------------------------------------------ the walk
@@ -393,13 +394,13 @@ def test_cli_reads_any_folder_and_warns_when_stopped(tmp_path, monkeypatch, caps
 
 # ------------------------------------------------------------------------------------------------ the README
 def test_readme_hosting_section_lists_every_setting():
-    """Every DUPFINDER_* variable that core/config.py or the loading limits read is in "Hosting publicly"."""
+    """Every DUPFINDER_* variable that core/config.py or the loading limits (core/datasets/) read is in "Hosting publicly"."""
     text = (ROOT / "README.md").read_text()
     section = text[text.index("## Hosting publicly"):]
     section = section[:section.index("\n## ", 5)]
     names = set()
-    for src in ("core/config.py", "core/datasets.py"):
-        names |= set(re.findall(r'"(DUPFINDER_[A-Z0-9_]+)"', (ROOT / src).read_text()))
+    for src in [ROOT / "core" / "config.py", *sorted((ROOT / "core" / "datasets").glob("*.py"))]:
+        names |= set(re.findall(r'"(DUPFINDER_[A-Z0-9_]+)"', src.read_text()))
     missing = sorted(n for n in names if n not in section)
     assert not missing, f"README 'Hosting publicly' does not mention {missing}"
     for threat in ("Server files", "Memory", "Disk", "CPU", "Zip bombs", "Decompression bombs", "Injection via names",
@@ -412,8 +413,8 @@ def test_file_swapped_for_a_symlink_after_the_walk_is_not_followed(tmp_path):
     secret.write_bytes(b"secret")
     (tmp_path / "planted.jpg").symlink_to(secret)
     with pytest.raises(OSError):
-        D._read_file(str(tmp_path / "planted.jpg"), 1000)
-    assert D._read_file(str(secret), 1000) == b"secret"
+        D_folder.read_file(str(tmp_path / "planted.jpg"), 1000)
+    assert D_folder.read_file(str(secret), 1000) == b"secret"
 
 
 def test_app_says_when_the_folder_walk_stopped(monkeypatch, tmp_path):

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import corpus as C  # noqa: E402
 
 from core import images  # noqa: E402
-from core.images import ImageError, ImageInfo, open_image, probe, thumbnail, thumbnail_bytes  # noqa: E402
+from core.images import ImageError, ImageInfo, open_image, probe, thumbnail  # noqa: E402
 
 GOOD = [(n, d) for n, d, e in C.corpus_files() if e == "used"]
 BAD = [(n, d, e.reason) for n, d, e in C.corpus_files()
@@ -221,11 +221,6 @@ def test_thumbnail():
     t = thumbnail(im, 192)
     assert t.size == (192, 48) and t.mode == "RGB" and im.size == (400, 100)
     assert thumbnail(C.photo(50, 20), 192).size == (50, 20)  # never enlarged
-    jb = thumbnail_bytes(C.jpeg_bytes(800, 600), 64)
-    small = Image.open(io.BytesIO(jb))
-    assert small.format == "JPEG" and max(small.size) == 64
-    with pytest.raises(ImageError):
-        thumbnail_bytes(C.TEXT_BYTES)
 
 
 def test_verify_detects_truncated_webp():

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..encoding import Features
-from ..index import faiss_available
+from ..kernels import faiss_available
 from ..blocks import block_shape, budget_bytes
 from ..search import BLOCK_BYTES
 

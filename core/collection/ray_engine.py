@@ -46,7 +46,7 @@ import numpy as np
 
 from ..config import budgets
 from ..datasets import Item
-from ..encoding import ENCODE_IN_PARENT_FAMILIES, decode_for, default_workers
+from ..encoding import decode_for, default_workers
 from ..images import ImageError
 from ..methods import Method, get
 from .build import Encoded
@@ -297,7 +297,7 @@ class RayEngine:
         ds = ray.data.from_items(records, override_num_blocks=blocks)
         # batch_size=None: each task or actor call gets one whole block (<= batch_size rows), never two blocks fused
         common = dict(batch_size=None, batch_format="pyarrow", num_cpus=1)
-        if method.family in ENCODE_IN_PARENT_FAMILIES:  # a network: load it once per worker, in an actor
+        if method.encode_in_parent:  # a network: load it once per worker, in an actor
             return ds.map_batches(CnnEncoder, fn_constructor_kwargs={"method_name": method.name, "params": p,
                                                                      "key": key, "cpus": 1},
                                   compute=ray.data.ActorPoolStrategy(size=slots), **common)

@@ -1,7 +1,8 @@
 """The method record: everything the rest of the project needs to know about one similarity method.
 
 Modelled on :class:`scipy.spatial.distance.MetricInfo`: a frozen record of callables and metadata. A method is
-one module that builds one or more :class:`Method` records, plus one line in :mod:`core.methods.registry`.
+one module that builds one or more :class:`Method` records, plus one line in ``REGISTRY`` (``core/methods/__init__.py``);
+tests and plug-ins add one at run time with :func:`core.methods.registry.register`.
 
 Contract (tests in ``tests/test_methods_contract.py`` enforce it for every registered method):
 
@@ -11,6 +12,8 @@ Contract (tests in ``tests/test_methods_contract.py`` enforce it for every regis
 * ``compare(img_a, img_b, **params) -> float`` the simple per-pair reference, following the article's code;
   ``pairwise(encode([a]), encode([b]))[0, 0] == compare(a, b)`` (to ``reference_atol``).
 * ``higher_is_closer`` gives the direction; :func:`Method.is_match` is the only place a threshold is applied.
+* Optional fast paths are declared on the record (``topk_bounds``, ``pairs_kernel``, ``encode_in_parent``), never
+  found by comparing functions: search asks the record.
 """
 from __future__ import annotations
 
@@ -75,6 +78,18 @@ class Method:
     # the empty setting that means "environment variable or default"); None = the params themselves
     cache_identity: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # --- fast paths the method declares (core/kernels.py); None/False = the generic block-wise paths ---------------
+    #: ``topk_bounds(features, q) -> (lo, hi)``: float64 bounds, shape (n,), on every row's closeness to the query
+    #: row ``q`` computed from float32 data (e.g. :func:`core.kernels.bounds_cosine`); top-k search re-scores only
+    #: the rows whose interval can reach the k-th best
+    topk_bounds: Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    #: ``pairs_kernel(X, threshold, progress, block_bytes)`` yielding (i, j, score) blocks of every pair ``i < j``
+    #: within ``threshold``, exactly as the generic path would (e.g. :func:`core.kernels.iter_hamming_pairs` for
+    #: packed-bit hashes with Hamming distances)
+    pairs_kernel: Callable[..., Any] | None = None
+    #: True when ``encode`` must run in the parent process (a network already loaded there, its own threads):
+    #: dataset encoding then never forks worker processes for it
+    encode_in_parent: bool = False
 
     # --- parameters -------------------------------------------------------------------------------------------
     def default_params(self) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from core.methods.base import Method, Param, ThresholdSpec
+from .. import kernels
+from .base import Method, Param, ThresholdSpec
 
 _SOURCE = "https://arxiv.org/abs/1905.11946 (EfficientNet); https://github.com/lukemelas/EfficientNet-PyTorch"
 
@@ -163,6 +164,8 @@ CNN_EUCLIDEAN = Method(
     threshold=ThresholdSpec(min=0.0, max=40.0, step=0.1, default=10.0),
     encode=encode,
     pairwise=pairwise_euclidean,
+    topk_bounds=kernels.bounds_euclidean,
+    encode_in_parent=True,
     compare=compare_euclidean,
     params=_PARAMS,
     input_size=224,
@@ -192,6 +195,8 @@ CNN_COSINE = Method(
     threshold=ThresholdSpec(min=0.0, max=1.0, step=0.005, default=0.70),
     encode=encode,
     pairwise=pairwise_cosine,
+    topk_bounds=kernels.bounds_cosine,
+    encode_in_parent=True,
     compare=compare_cosine,
     params=_PARAMS,
     input_size=224,
@@ -203,5 +208,3 @@ CNN_COSINE = Method(
     article_row=True,
     extra={"feature_dim": 1280, "network": "EfficientNet-Lite0 (ImageNet) by default", "calibration": _CALIBRATION},
 )
-
-METHODS = (CNN_EUCLIDEAN, CNN_COSINE)

@@ -18,6 +18,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from .. import kernels
 from . import hash_kernels
 from .base import Method, Param, ThresholdSpec
 
@@ -143,6 +144,7 @@ def _make(kind: str) -> Method:
         threshold_for=thr,
         encode=functools.partial(encode_hash, kind),
         pairwise=hamming_pairwise,
+        pairs_kernel=kernels.iter_hamming_pairs,
         compare=functools.partial(hash_compare, kind),
         params=(param,),
         # 128 px: imagehash shrinks to 8-64 px anyway; drafting a 640x480 JPEG to 1/4 (160x120) instead of 1/2 makes

@@ -4,6 +4,8 @@
   zero-width characters, line separators) by U+FFFD;
 * :func:`normalise` turns a zip entry or upload name into a relative posix path that cannot climb out (``..``,
   drive letters and leading ``/`` dropped);
+* :func:`natural_key` sorts names as people do (``2.jpg`` before ``10.jpg``), :func:`is_hidden` spots dot and
+  system files, :func:`display_path` shows a file system path;
 * :func:`unique` makes a repeated name unique as ``a (2).jpg``, ``a (3).jpg`` ..., in linear time with a
   :class:`UniqueNames`.
 
@@ -12,11 +14,12 @@ Names are shown raw only where the medium is safe (JSON, ``st.dataframe``); Mark
 """
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import unicodedata
 
-__all__ = ["UniqueNames", "normalise", "printable", "unique"]
+__all__ = ["HIDDEN_REASON", "UniqueNames", "display_path", "is_hidden", "natural_key", "normalise", "printable", "unique"]
 
 #: Unicode categories replaced in names: controls (Cc), format characters (Cf: bidi overrides such as U+202E that
 #: make ``gpj.exe`` read as ``exe.jpg``, zero-width characters that make two names look alike), lone surrogates
@@ -74,3 +77,34 @@ def unique(name: str, taken: set[str]) -> str:
             if counters is not None:
                 counters[name] = i
             return cand
+
+
+HIDDEN_REASON = "hidden/system file"
+SYSTEM_NAMES = {".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r", "__macosx",
+               "$recycle.bin", "system volume information"}
+
+
+def natural_key(name: str):
+    """Sort key: per path component, digit runs compare as numbers ("2.jpg" < "10.jpg").
+
+    Ties (e.g. "01" vs "1", case) fall back to the plain string so the order is total.
+    """
+    parts = []
+    for comp in name.split("/"):
+        parts.append(tuple((0, int(t), t) if t.isdigit() else (1, 0, t.casefold())
+                           for t in re.split(r"(\d+)", comp) if t))
+    return (tuple(parts), name)
+
+
+def is_hidden(name: str) -> bool:
+    """True for a dot file or folder, or an OS system name (``SYSTEM_NAMES``), anywhere in the path."""
+    for part in name.split("/"):
+        if part.startswith(".") or part.lower() in SYSTEM_NAMES:
+            return True
+    return False
+
+
+def display_path(rel: str) -> str:
+    """Display form of an os.fsdecode'd relative path: undecodable bytes become U+FFFD."""
+    raw = os.fsencode(rel)
+    return printable(raw.decode("utf-8", "replace").replace(os.sep, "/"))

@@ -31,7 +31,7 @@ GROUP_COLUMNS = ("group", "label", "class", "group_id")
 
 
 def read_rows(data: bytes) -> list[tuple[str, str | None]]:
-    """Rows ``(file, group)`` of a labels CSV; file names normalised (:func:`core.names.normalise`), empty group
+    """Rows ``(file, group)`` of a labels CSV; file names normalised (:func:`core.datasets.names.normalise`), empty group
     -> None, rows without a file name dropped.
 
     Parameters
