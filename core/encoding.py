@@ -40,9 +40,6 @@ log = logging.getLogger(__name__)
 MIN_PARALLEL = 64
 #: Environment variable overriding the default number of worker processes (``0`` or ``1`` = sequential).
 WORKERS_ENV = "DUPFINDER_WORKERS"
-#: Method families whose encoder runs in the parent process; workers only decode for them (the CNN is a large
-#: model that already uses every core, so one copy in the parent beats one copy per worker).
-ENCODE_IN_PARENT_FAMILIES = frozenset({"cnn"})
 
 
 @dataclass
@@ -73,7 +70,7 @@ class Features:
     decode_seconds: float = 0.0
     n_encoded: int = 0
     n_cached: int = 0
-    #: derived per-row data of the fast search kernels (e.g. row norms), see :mod:`core.index`
+    #: derived per-row data of the fast search kernels (e.g. row norms), see :mod:`core.kernels`
     _kernel_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -248,7 +245,7 @@ def encode_dataset(dataset: Dataset | Sequence[Item], method: Method, params: Ma
     n_workers = default_workers() if workers is None else max(0, int(workers))
     remaining = jobs
     if n_workers > 1 and len(jobs) >= (MIN_PARALLEL if workers is None else 2):
-        if method.family in ENCODE_IN_PARENT_FAMILIES:  # CNN: decode overlapped with inference
+        if method.encode_in_parent:  # CNN: decode overlapped with inference
             remaining = _encode_pipelined(p, jobs, n_workers, store_rows, state, method.input_size)
         else:
             remaining = _encode_parallel(method, p, jobs, n_workers, batch_size, store_rows, state, cost,
@@ -309,7 +306,7 @@ def _encode_parallel(method: Method, p: dict, jobs: list, n_workers: int, batch_
     shared between the chunks that can be in flight; and each worker decodes one file at a time, shrinking it
     right after decoding, so at most one full-resolution image per worker exists.
     """
-    in_parent = method.family in ENCODE_IN_PARENT_FAMILIES
+    in_parent = method.encode_in_parent
     if in_parent:
         chunk = max(1, batch_size)
         per_chunk = max(1, pixel_budget // (2 * n_workers))

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from . import ann, config, mih
-from . import index as _kernels
+from . import kernels as _kernels
 
 #: A verification in the numpy MIH join costs about this many faiss brute-force popcounts (measured at 200,000
 #: codes, radius 8: MIH 5.6 s for 1.5e8 modelled operations, IndexBinaryFlat 53 s for 2e10 pairs -> ~14).

@@ -30,10 +30,7 @@ LONG_FILES = {
 }
 
 #: (file, imported module.private name) pairs allowed for now. Shrink, never grow.
-PRIVATE_IMPORTS = {
-    # the auto-labels rule; the public core.datasets.suggest_labels replaces it once ui/session.py is edited
-    ("ui/session.py", "core.datasets._wrapper_prefix"),
-}
+PRIVATE_IMPORTS: set[tuple[str, str]] = set()
 
 
 def _sources() -> list[Path]:

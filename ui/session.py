@@ -259,13 +259,8 @@ def forget_folder(slot: str = "_ds") -> None:
 
 
 def _auto_labels(ds: D.Dataset) -> tuple[str, Any]:
-    if any(os.path.basename(n).lower() == D.GROUND_TRUTH for n in ds.label_files):
-        return "csv", None
-    names = [it.name for it in ds.items]
-    prefix = D._wrapper_prefix(names) if ds.root is None else ""
-    if any("/" in n[len(prefix):] for n in names):
-        return "folders", None
-    return "none", None
+    """The "Auto" ground truth: the convention the data's own files suggest (the same rule the core offers the CLI)."""
+    return D.suggest_labels(ds), None
 
 
 def _labelled(ds: D.Dataset, kind: str, arg, csv_bytes: bytes | None = None, shared: bool = False) -> D.Dataset:

@@ -34,7 +34,6 @@ from .stat_memo import STAT_MEMO_VERSION, no_stat_memo
 from .zip_source import load_zip
 
 #: Deprecated alias kept for ui/session.py until it calls :func:`suggest_labels` (issue 10 follow-up).
-_wrapper_prefix = wrapper_prefix
 
 __all__ = [
     "GROUND_TRUTH", "HIDDEN_REASON", "LABELS_REASON", "RATIO_FLOOR_BYTES", "STAT_MEMO_VERSION", "Dataset",
