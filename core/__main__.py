@@ -104,8 +104,10 @@ def _load(path: str, labels: str | None, bar, use_cache: bool = True) -> dataset
 
 def _methods_and_dataset(a) -> tuple[list, datasets.Dataset, ProgressBar]:
     """``--methods`` and the labelled DATASET of ``evaluate`` / ``experiment`` (usage errors before any loading)."""
+    from .invariance import wrap_all
+
     try:
-        methods = parse_methods(a.methods)
+        methods = wrap_all(parse_methods(a.methods), a.invariance)
     except ValueError as e:
         raise UsageError(str(e)) from None
     bar = ProgressBar(a.progress)
@@ -131,9 +133,11 @@ def _print_skipped(skipped: list[dict]) -> None:
 
 
 def cmd_search(a) -> int:
+    from . import cli_two_stage as two
+    from .invariance import invariant
     from .search import search
 
-    m = _method(a.method)
+    m = invariant(_method(a.method), a.invariance)
     params = _params(m, a.param)
     thr = a.threshold if a.threshold is not None else m.threshold_spec(params).default
     bar = ProgressBar(a.progress)
@@ -147,26 +151,30 @@ def cmd_search(a) -> int:
     feats = encode_dataset(ds, m, params, cache=not a.no_cache, progress=bar)
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
-    df = search(q[0], feats, thr, top_k=a.top_k)
+    df, extra = two.search_results(q[0], feats, thr, a, ds, search)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     if a.json:
         print(json.dumps({"query": a.query, "method": m.name, "threshold": thr,
-                          "results": [{"rank": int(r.rank), "name": r.name, "score": float(r.score),
-                                       "match": bool(r.match)} for r in df.itertuples()],
-                          "skipped": skipped}, indent=2))
+                          "results": [two.result_json(r) for r in df.itertuples()],
+                          "skipped": skipped} | extra, indent=2))
     else:
         print(f"{m.label}: {m.unit}, {'higher' if m.higher_is_closer else 'lower'} is closer; threshold {thr}")
         print(f"{'rank':>4}  {'score':>10}  match  name")
         for r in df.itertuples():
-            print(f"{r.rank:>4}  {r.score:>10.4f}  {'yes' if r.match else ' no'}    {r.name}")
+            checked = f"  {r.inliers} inliers" if a.verify else ""
+            print(f"{r.rank:>4}  {r.score:>10.4f}  {'yes' if r.match else ' no'}    {r.name}{checked}")
+        for lq in extra["low_quality"]:
+            print(f"  low quality (not matched): {lq['name']} ({lq['quality']:g})")
         _print_skipped(skipped)
     return 0
 
 
 def cmd_duplicates(a) -> int:
+    from . import cli_two_stage as two
+    from .invariance import invariant
     from .search import find_duplicates, item_info
 
-    m = _method(a.method)
+    m = invariant(_method(a.method), a.invariance)
     params = _params(m, a.param)
     thr = a.threshold if a.threshold is not None else m.threshold_spec(params).default
     bar = ProgressBar(a.progress)
@@ -174,15 +182,15 @@ def cmd_duplicates(a) -> int:
     feats = encode_dataset(ds, m, params, cache=not a.no_cache, progress=bar)
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
-    dup = find_duplicates(feats, thr, info=item_info(ds.items), progress=bar)
+    dup, pairs, extra = two.duplicates_run(feats, thr, a, ds, find_duplicates, item_info(ds.items), bar)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     groups = dup.group_members()
     if a.json:
         print(json.dumps({"method": m.name, "threshold": thr, "images": len(feats),
-                          "pairs": [{"a": r.a, "b": r.b, "score": float(r.score)} for r in dup.pairs.itertuples()],
+                          "pairs": pairs,
                           "groups": [{"members": g["members"], "keep": g["keep"]} for g in groups],
                           "copies": {r.name: int(r.copies) for r in dup.copies.itertuples()},
-                          "skipped": skipped}, indent=2))
+                          "skipped": skipped} | extra, indent=2))
     else:
         print(f"{m.label}, threshold {thr}: {len(feats)} images, {len(dup.pairs)} duplicate pairs, "
               f"{len(groups)} groups")
@@ -195,6 +203,7 @@ def cmd_duplicates(a) -> int:
 
 
 def cmd_evaluate(a) -> int:
+    from . import cli_two_stage as two
     from .experiments import speed_accuracy
 
     methods, ds, bar = _methods_and_dataset(a)
@@ -210,7 +219,11 @@ def cmd_evaluate(a) -> int:
                         "encode_seconds": _num(r.encode_seconds), "images_per_second": _num(r.images_per_second),
                         "pair_f1": _num(r.pair_f1), "threshold": _num(r.threshold)}
                        for r in df.itertuples()],
-           "skipped": _skipped_json(ds.skipped, res.skipped)}
+           "skipped": _skipped_json(ds.skipped, res.skipped), "invariance": a.invariance, "verify": bool(a.verify)}
+    if a.verify:
+        checked = two.evaluate_verified(res, ds)
+        for row in out["methods"]:
+            row["verified"] = {k: _num(v) for k, v in checked[row["method"]].items()}
     if a.json:
         print(json.dumps(out, indent=2))
     else:
@@ -220,16 +233,31 @@ def cmd_evaluate(a) -> int:
         for r in df.itertuples():
             print(f"{r.method:<14} {r.accuracy:>7.2%} {r.map:>7.3f} {r.pair_f1:>6.3f} {r.seconds_per_pair:>10.2e} "
                   f"{r.seconds_per_pair_with_encoding:>11.2e} {r.images_per_second:>8.1f}")
+        if a.verify:
+            print("after verification (local features):")
+            for row in out["methods"]:
+                v = row["verified"]
+                print(f"{row['method']:<14} {v['accuracy']:>7.2%} {v['map']:>7.3f} {v['pair_f1']:>6.3f}")
         _print_skipped(out["skipped"])
     return 0
 
 
 def cmd_experiment(a) -> int:
+    from . import cli_two_stage as two
     from . import experiments
 
+    if a.verify and a.kind == "scipy-numpy":
+        raise UsageError("--verify applies to the speed and robustness experiments")
     methods, ds, bar = _methods_and_dataset(a)
     try:
-        df = experiments.run_cli_experiment(a.kind, ds, methods, cache=not a.no_cache, progress=bar)
+        if a.verify and a.kind == "speed":
+            if not ds.has_labels:
+                raise ValueError("the speed experiment needs ground-truth labels (--labels ...)")
+            df = two.speed_with_verification(experiments.speed_accuracy(ds, methods, progress=bar), ds)
+        else:
+            df = experiments.run_cli_experiment(a.kind, ds, methods, cache=not a.no_cache, progress=bar)
+            if a.verify:
+                df = two.robustness_with_verification(df, ds)
     except ValueError as e:  # e.g. an experiment that needs labels on an unlabelled dataset
         raise NothingUsable(str(e)) from None
     df.to_csv(a.out, index=False)
@@ -256,6 +284,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_two_stage import add_flags as add_two_stage_flags
+
     p = _Parser(prog="python -m core", description="Find duplicate and near-duplicate images.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     names = ", ".join(METHODS)
@@ -274,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int, default=10)
     s.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter (repeatable)")
     common(s)
+    add_two_stage_flags(s)
     s.set_defaults(fn=cmd_search)
 
     d = sub.add_parser("duplicates", help="all duplicate groups of a dataset")
@@ -282,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threshold", type=float)
     d.add_argument("--param", action="append", metavar="NAME=VALUE")
     common(d)
+    add_two_stage_flags(d)
     d.set_defaults(fn=cmd_duplicates)
 
     e = sub.add_parser("evaluate", help="the article's precision@3 protocol, mAP and pair F1")
@@ -289,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--labels", required=True, help="consecutive:K | folders | csv:PATH")
     e.add_argument("--methods", default="article", help=f"all | article | comma list of: {names}")
     common(e)
+    add_two_stage_flags(e)
     e.set_defaults(fn=cmd_evaluate)
 
     x = sub.add_parser("experiment", help="run an experiment and write a tidy CSV")
@@ -298,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--methods", default="article")
     x.add_argument("--out", required=True)
     common(x)
+    add_two_stage_flags(x)
     x.set_defaults(fn=cmd_experiment)
 
     m = sub.add_parser("methods", help="list the registered methods")

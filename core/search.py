@@ -204,16 +204,19 @@ class Duplicates:
 
 
 def find_duplicates(features: Features, threshold: float, info: dict[str, tuple[int, int]] | None = None,
-                    progress: Progress | None = None) -> Duplicates:
+                    progress: Progress | None = None, pairs: tuple | None = None) -> Duplicates:
     """All pairs within ``threshold``, their connected components (groups) and copies per image.
 
     Parameters
     ----------
     info : dict name -> (pixel_count, file_bytes), optional
         Used to suggest the copy to keep in each group: most pixels, then largest file, then first name.
+    pairs : (i, j, score) arrays, optional
+        The duplicate pairs decided elsewhere (e.g. the verified candidates of :mod:`core.two_stage`) instead of
+        the pairs within ``threshold``.
     """
     n = len(features)
-    i, j, s = pair_indices(features, threshold, progress)
+    i, j, s = pair_indices(features, threshold, progress) if pairs is None else pairs
     names = np.asarray(features.names, dtype=object)
     order = features.method.order(s)
     pairs = pd.DataFrame({"a": names[i][order], "b": names[j][order], "score": s[order]})

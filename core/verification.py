@@ -27,6 +27,7 @@ Result (:class:`Verification`): ``inliers`` (int), ``verified`` (bool), the ``re
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class VerifyConfig:
     max_scale: float = 6.0  # local scale of the mapping between the two resized images
     thumb_side: int = 160  # long side of the grey thumbnail kept for the appearance check
     min_agreement: float = 0.5  # share of the region's textured cells that must look alike once aligned
+    mirrors: bool = True  # also try b mirrored (SIFT descriptors are not mirror-invariant)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Verification:
     agreement: float = 0.0  # share of the matched region's textured cells that look alike once aligned
     region_a: np.ndarray | None = None  # (4, 2) float, original pixels of a
     region_b: np.ndarray | None = None  # (4, 2) float, original pixels of b
+    mirrored: bool = False  # b matched once mirrored left-right
 
     def to_json(self) -> dict[str, Any]:
         def quad(q):
@@ -89,7 +92,7 @@ class Verification:
         return {"inliers": int(self.inliers), "verified": bool(self.verified), "reason": self.reason,
                 "coverage": round(float(self.coverage), 4), "agreement": round(float(self.agreement), 4),
                 "region_a": quad(self.region_a),
-                "region_b": quad(self.region_b)}
+                "region_b": quad(self.region_b), "mirrored": bool(self.mirrored)}
 
 
 _sift_local = threading.local()
@@ -245,9 +248,35 @@ def verify_features(fa: LocalFeatures, fb: LocalFeatures, cfg: VerifyConfig = Ve
                         region_a=ra, region_b=rb)
 
 
+def unmirror(v: Verification, width_b: float) -> Verification:
+    """A check made against ``b`` mirrored left-right, with its region mapped back to ``b``'s own pixels."""
+    if v.region_b is None:
+        return v
+    rb = v.region_b.copy()
+    rb[:, 0] = width_b - rb[:, 0]
+    return dataclasses.replace(v, region_b=rb[::-1].copy(), mirrored=True)
+
+
+def verify_with_mirror(fa: LocalFeatures, fb: LocalFeatures, fb_mirror: Callable[[], LocalFeatures | None],
+                       cfg: VerifyConfig = VerifyConfig()) -> Verification:
+    """:func:`verify_features`, then, if not verified and ``cfg.mirrors``, against ``b`` mirrored (a mirrored copy
+    has different SIFT descriptors); the better of the two checks is returned."""
+    v = verify_features(fa, fb, cfg)
+    if v.verified or not cfg.mirrors:
+        return v
+    fm = fb_mirror()
+    if fm is None:
+        return v
+    vm = verify_features(fa, fm, cfg)
+    if vm.verified or vm.inliers > v.inliers:
+        return unmirror(vm, fb.size[0] * fb.scale)
+    return v
+
+
 def verify_images(img_a: Image.Image, img_b: Image.Image, cfg: VerifyConfig = VerifyConfig()) -> Verification:
     """Check one pair of images (extracts features for both; use :class:`LocalFeatureStore` for many pairs)."""
-    return verify_features(extract(img_a, cfg), extract(img_b, cfg), cfg)
+    return verify_with_mirror(extract(img_a, cfg), extract(img_b, cfg),
+                              lambda: extract(img_b.transpose(Image.Transpose.FLIP_LEFT_RIGHT), cfg), cfg)
 
 
 class LocalFeatureStore:
@@ -276,17 +305,20 @@ class LocalFeatureStore:
     def __len__(self) -> int:
         return len(self._lru)
 
-    def get(self, key: Hashable) -> LocalFeatures | None:
-        """The features of one image (computed on first use); None if it could not be opened."""
-        if key in self._lru:
-            self._lru.move_to_end(key)
-            return self._lru[key]
+    def get(self, key: Hashable, mirrored: bool = False) -> LocalFeatures | None:
+        """The features of one image (computed on first use; ``mirrored``: of its left-right mirror image); None if
+        it could not be opened."""
+        slot = (key, mirrored)
+        if slot in self._lru:
+            self._lru.move_to_end(slot)
+            return self._lru[slot]
         try:
-            f = extract(self.load(key), self.cfg)
+            img = self.load(key)
+            f = extract(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if mirrored else img, self.cfg)
         except Exception:  # noqa: BLE001 - one unreadable file must not stop a run: its pairs stay unverified
             f = None
         self.extracted += 1
-        self._lru[key] = f
+        self._lru[slot] = f
         self._bytes += f.nbytes if f is not None else 0
         while self._bytes > self.max_bytes and len(self._lru) > 2:
             _, old = self._lru.popitem(last=False)
@@ -294,7 +326,8 @@ class LocalFeatureStore:
         return f
 
     def verify(self, key_a: Hashable, key_b: Hashable) -> Verification:
+        """Check the pair (``key_b`` also mirrored when needed, see :func:`verify_with_mirror`)."""
         fa, fb = self.get(key_a), self.get(key_b)
         if fa is None or fb is None:
             return Verification(inliers=0, verified=False, reason="unreadable")
-        return verify_features(fa, fb, self.cfg)
+        return verify_with_mirror(fa, fb, lambda: self.get(key_b, mirrored=True), self.cfg)

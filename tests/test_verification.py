@@ -115,6 +115,16 @@ def test_same_photo_on_backdrop_verifies():
     assert verify_images(a, T.apply(b, "jpeg", 60)).verified
 
 
+@pytest.mark.parametrize("t", [Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM,
+                               Image.Transpose.TRANSPOSE])
+def test_mirrored_copies_verify(coffee, t):
+    """SIFT descriptors are not mirror-invariant: the check also tries b mirrored and maps the region back."""
+    copy = crop_area(coffee, 0.6, False).transpose(t)
+    v = verify_images(coffee, copy)
+    assert v.verified and v.mirrored, v.reason
+    assert np.all(v.region_b >= -2) and np.all(v.region_b[:, 0] <= copy.width + 2)
+
+
 def test_unrelated_photos_do_not_verify():
     assert not verify_images(src("astronaut"), src("chelsea")).verified
     assert not verify_images(src("coffee"), src("clock")).verified
@@ -149,8 +159,13 @@ def test_store_extracts_once_per_image_and_survives_bad_files(coffee):
     assert not store.verify("b", "c").verified
     v = store.verify("a", "bad")
     assert not v.verified and v.reason == "unreadable"
-    assert sorted(calls) == ["a", "b", "bad", "c"]  # each image opened once, not once per pair
-    assert store.extracted == 4
+    # features once per image (and once for its mirror image, tried when the plain check fails), not per pair
+    assert store.extracted <= 2 * 4
+    assert sorted(set(calls)) == ["a", "b", "bad", "c"] and len(calls) == store.extracted
+    n = store.extracted
+    store.verify("a", "c")
+    store.verify("b", "c")
+    assert store.extracted == n  # nothing recomputed for pairs of known images
 
 
 def test_store_is_bounded(coffee):
