@@ -163,7 +163,7 @@ def cmd_search(a) -> int:
         for r in df.itertuples():
             checked = f"  {r.inliers} inliers" if a.verify else ""
             print(f"{r.rank:>4}  {r.score:>10.4f}  {'yes' if r.match else ' no'}    {r.name}{checked}")
-        for lq in extra["low_quality"]:
+        for lq in extra.get("low_quality", []):
             print(f"  low quality (not matched): {lq['name']} ({lq['quality']:g})")
         _print_skipped(skipped)
     return 0
@@ -219,7 +219,7 @@ def cmd_evaluate(a) -> int:
                         "encode_seconds": _num(r.encode_seconds), "images_per_second": _num(r.images_per_second),
                         "pair_f1": _num(r.pair_f1), "threshold": _num(r.threshold)}
                        for r in df.itertuples()],
-           "skipped": _skipped_json(ds.skipped, res.skipped), "invariance": a.invariance, "verify": bool(a.verify)}
+           "skipped": _skipped_json(ds.skipped, res.skipped)} | two.options_json(a)
     if a.verify:
         checked = two.evaluate_verified(res, ds)
         for row in out["methods"]:

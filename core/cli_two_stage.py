@@ -3,9 +3,10 @@
 Kept out of :mod:`core.__main__` so the commands stay short: each command calls one function here when the option
 is on. JSON additions (the method's ``score`` is never replaced):
 
-* every command: ``"invariance"`` (``none`` | ``flips`` | ``dihedral``) and ``"verify"`` (bool);
-* ``search`` / ``duplicates``: ``"low_quality"``: the images the method flags as too weak to match on (PDQ
-  quality < 50), left out of the results; with ``--verify`` each result / pair gains ``"inliers"`` (int) and
+* every command, when the option is given: ``"invariance"`` (``flips`` | ``dihedral``) and ``"verify": true``
+  (absent = the defaults, so the plain JSON is unchanged);
+* ``search`` / ``duplicates`` with a method that rates its features (PDQ): ``"low_quality"``, the images too weak
+  to match on (PDQ quality < 50), listed with their quality and left out of the results (``[]`` when none); with ``--verify`` each result / pair gains ``"inliers"`` (int) and
   ``"verified"`` (bool), search results are re-ranked (verified first) and ``match`` is ``verified``; duplicate
   pairs are the candidates that verified or were within the threshold, groups are built from verified pairs;
 * ``evaluate``: with ``--verify`` each method gains ``"verified"``: the same measures after verification;
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from .encoding import Features
 from .quality import low_quality_mask, split_low_quality
@@ -37,11 +39,27 @@ def add_flags(parser) -> None:
                         help="confirm candidates with local features (SIFT + geometry); adds inliers/verified")
 
 
+def options_json(a) -> dict:
+    """``invariance`` / ``verify`` for the JSON, only when not the defaults."""
+    out: dict = {}
+    if getattr(a, "invariance", "none") != "none":
+        out["invariance"] = a.invariance
+    if getattr(a, "verify", False):
+        out["verify"] = True
+    return out
+
+
+def _options(a, method, low: list[dict]) -> dict:
+    from .quality import has_quality
+
+    return options_json(a) | ({"low_quality": low} if has_quality(method) else {})
+
+
 def search_results(q_row: np.ndarray, feats: Features, thr: float, a, ds, search) -> tuple[pd.DataFrame, dict]:
     """Run the search of ``python -m core search`` with the options; returns (results, extra JSON fields)."""
     feats, low = split_low_quality(feats)
     query_low = bool(low_quality_mask(feats.method, q_row[None])[0])
-    extra = {"invariance": a.invariance, "verify": bool(a.verify), "low_quality": low}
+    extra = _options(a, feats.method, low)
     if query_low:
         extra["query_low_quality"] = True
     if a.verify:
@@ -69,7 +87,7 @@ def result_json(r) -> dict:
 def duplicates_run(feats: Features, thr: float, a, ds, find_duplicates, info, progress):
     """Run ``python -m core duplicates`` with the options; returns (Duplicates, JSON pairs, extra fields)."""
     feats, low = split_low_quality(feats)
-    extra = {"invariance": a.invariance, "verify": bool(a.verify), "low_quality": low}
+    extra = _options(a, feats.method, low)
     if not a.verify:
         dup = find_duplicates(feats, thr, info=info, progress=progress)
         pairs = [{"a": r.a, "b": r.b, "score": float(r.score)} for r in dup.pairs.itertuples()]
@@ -115,7 +133,7 @@ def robustness_with_verification(df: pd.DataFrame, ds) -> pd.DataFrame:
     (the check does not depend on the method, so each (image, transform, strength) is verified once)."""
     from . import transforms as T
     from .experiments import sweep_images_from_dataset
-    from .verification import VerifyConfig, extract, verify_features
+    from .verification import VerifyConfig, extract, verify_with_mirror
 
     # the same originals, already shrunk to the sweep size, as the sweep itself (deterministic)
     imgs, names, _ = sweep_images_from_dataset(ds)
@@ -125,7 +143,9 @@ def robustness_with_verification(df: pd.DataFrame, ds) -> pd.DataFrame:
     keys = df[["image", "transform", "strength"]].drop_duplicates()
     res = {}
     for k in keys.itertuples(index=False):
-        v = verify_features(feats[k.image], extract(T.apply(originals[k.image], k.transform, k.strength), cfg), cfg)
+        copy = T.apply(originals[k.image], k.transform, k.strength)
+        v = verify_with_mirror(feats[k.image], extract(copy, cfg),
+                               lambda c=copy: extract(c.transpose(Image.Transpose.FLIP_LEFT_RIGHT), cfg), cfg)
         res[(k.image, k.transform, k.strength)] = (v.inliers, v.verified)
     out = df.copy()
     hits = [res[(i, t, s)] for i, t, s in zip(out["image"], out["transform"], out["strength"])]
