@@ -177,11 +177,15 @@ def timed_pairwise(m, F, p, repeats=1):
     return S, best
 
 
-def run_invariance(methods, imgs, names, groups, fams, log) -> tuple[list[str], dict]:
+def run_invariance(methods, imgs, names, groups, fams, log, done=None) -> tuple[list[str], dict]:
+    """Rows (method, mode, recall per family) and cost figures; ``done(rows, info)`` is called after each method
+    (the report is rewritten then, so a long run keeps what it measured)."""
     pos, neg = pair_sets(groups, fams)
     store = LocalFeatureStore(lambda k: imgs[k])
     vcache: dict[tuple[int, int], bool] = {}
     rows, costs, figs = [], [], {}
+    info = {"costs": costs, "figs": figs, "n_pos": {f: len(pos[f]) for f in FAMILIES}, "n_neg": len(neg),
+            "extracted": 0}
     for base in methods:
         p = base.default_params()
         if base.name == "ssim":
@@ -226,8 +230,10 @@ def run_invariance(methods, imgs, names, groups, fams, log) -> tuple[list[str], 
                        figs[base.name]["candidates"]))
         log(f"{base.name}: " + ", ".join(f"{mode} rot90 {r['rot90']:.2f} crop_corner {r['crop_corner']:.2f}"
                                          for mode, r in res.items()))
-    return rows, {"costs": costs, "figs": figs, "n_pos": {f: len(pos[f]) for f in FAMILIES}, "n_neg": len(neg),
-                  "extracted": store.extracted}
+        info["extracted"] = store.extracted
+        if done:
+            done(rows, info)
+    return rows, info
 
 
 def pdq_dihedral_check(imgs) -> tuple[float, float, int]:
@@ -354,14 +360,17 @@ def main() -> None:
     ap.add_argument("--no-multiview", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     a = ap.parse_args()
-    methods = parse_methods(a.methods) if a.methods != "all" else list(REGISTRY)
+    # most asked-for first, so a run cut short has them
+    order = ["pdq", "cnn-cosine", "phash", "ahash", "dhash", "whash", "colorhash", "cosine", "cnn-euclidean",
+             "euclidean", "ssim"]
+    methods = parse_methods(a.methods) if a.methods != "all" else sorted(
+        REGISTRY, key=lambda m: order.index(m.name) if m.name in order else len(order))
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     imgs, names, groups, fams = build_set()
     log(f"{len(imgs)} images")
-    rows, info = run_invariance(methods, imgs, names, groups, fams, log)
     pdq = pdq_dihedral_check(imgs)
     mv = []
-    if not a.no_multiview:
+    if not a.no_multiview:  # first: it is quick, and a long invariance run then never loses it
         from core.demo import demo_multiview_path
 
         mv_methods = [m for m in methods if m.name in ("pdq", "phash", "cnn-cosine", "cnn-euclidean", "ahash")]
@@ -369,8 +378,13 @@ def main() -> None:
         log("demo multiview done")
         with tempfile.TemporaryDirectory() as tmp:
             mv.append(("shared sets merged", precision_at_3(shared_multiview_set(Path(tmp)), "csv", mv_methods)))
-    write(report(rows, info, pdq, mv, [m.name for m in methods]), Path(a.out))
-    log(f"wrote {a.out}")
+        log("shared sets done")
+
+    def done(rows, info):
+        write(report(rows, info, pdq, mv, [m.name for m in methods]), Path(a.out))
+        log(f"wrote {a.out}")
+
+    run_invariance(methods, imgs, names, groups, fams, log, done)
 
 
 if __name__ == "__main__":
