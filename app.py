@@ -1,6 +1,7 @@
 """Duplicate Image Finder — Streamlit entrypoint.
 
-Run:  streamlit run app.py
+Run:  bash scripts/run.sh        (local desktop mode: 127.0.0.1 only, folder source on)
+      streamlit run app.py       (hosted mode: no server paths, error details hidden; see README "Hosting publicly")
 
 Page config, the shared sidebar (dataset + method, rendered on every run so it survives page switches) and
 ``st.navigation`` over ``pages/``. Pages only call ``core/`` through ``ui/``.
@@ -16,7 +17,14 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # `streamlit run /elsewhere/app.py` still finds core/ and ui/
     sys.path.insert(0, _HERE)
 
+from streamlit import config as st_config  # noqa: E402
+
 from ui import session  # noqa: E402
+
+# Hosted mode hides tracebacks even when the app is started from another directory (then .streamlit/config.toml,
+# which says "none", is not read and Streamlit's default is "full"). An operator's explicit choice is kept.
+if not session.local_mode() and not st_config.is_manually_set("client.showErrorDetails"):
+    st.set_option("client.showErrorDetails", "none")
 
 st.set_page_config(page_title="Duplicate Image Finder", page_icon="🖼️", layout="wide",
                    initial_sidebar_state="expanded",

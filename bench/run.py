@@ -539,7 +539,7 @@ def bench_dashboard(folder: Path, quick: bool, R: list):
     reps = 3 if quick else 5
     runner = Path(tempfile.mkdtemp(prefix="dupfinder-dash-")) / "dash_runner.py"
     runner.write_text(_DASH_RUNNER)
-    env = _env(tempfile.mkdtemp(prefix="dupfinder-bench-cache-"), DUPFINDER_ALLOW_FOLDER="1")
+    env = _env(tempfile.mkdtemp(prefix="dupfinder-bench-cache-"), DUPFINDER_LOCAL="1")
     _, out = _run([sys.executable, str(runner), str(folder), str(reps)], env, cwd=ROOT)
     d = json.loads(out[out.index("RESULT ") + 7:].strip())
     sl, nq, ds = med(d["slider_s"]), med(d["new_query_s"]), med(d["dup_slider_s"])

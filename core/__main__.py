@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m core search|duplicates|evaluate|experiment|methods ...``.
+"""Command-line interface: ``python -m core search|duplicates|evaluate|experiment|methods|index|compare|clean|undo``.
 
 Exit codes: 0 success (also when some files were skipped), 1 nothing usable was given, 2 bad usage (the message
 names the valid choices). Progress bars go to stderr; results (text or ``--json``) to stdout.
@@ -10,6 +10,7 @@ import json
 import math
 import sys
 import time
+from types import SimpleNamespace
 
 from . import datasets, images
 from .encoding import encode_dataset, encode_file
@@ -99,6 +100,8 @@ def _load(path: str, labels: str | None, bar, use_cache: bool = True) -> dataset
         raise NothingUsable(f"no such file or folder: {path}") from None
     except datasets.DatasetError as e:
         raise NothingUsable(f"{path}: {e}") from None
+    if ds.incomplete:
+        print(f"warning: {path}: {ds.incomplete}", file=sys.stderr)
     return ds
 
 
@@ -130,6 +133,14 @@ def _print_skipped(skipped: list[dict]) -> None:
         print(f"\nskipped {len(skipped)} file(s):")
         for s in skipped:
             print(f"  {s['file']}: {s['reason']}")
+
+
+def _helpers() -> SimpleNamespace:
+    """What the subcommand modules (core/collection/cli.py) use from this CLI, handed to them rather than imported
+    (under ``python -m core`` this module is ``__main__``: a second import would make new exception classes)."""
+    return SimpleNamespace(UsageError=UsageError, NothingUsable=NothingUsable, ProgressBar=ProgressBar,
+                           method=_method, params=_params, load=_load, skipped_json=_skipped_json,
+                           print_skipped=_print_skipped)
 
 
 def cmd_search(a) -> int:
@@ -171,6 +182,7 @@ def cmd_search(a) -> int:
 
 def cmd_duplicates(a) -> int:
     from . import cli_two_stage as two
+    from .collection.groups import duplicates_regrouped
     from .invariance import invariant
     from .search import find_duplicates, item_info
 
@@ -183,16 +195,20 @@ def cmd_duplicates(a) -> int:
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
     dup, pairs, extra = two.duplicates_run(feats, thr, a, ds, find_duplicates, item_info(ds.items), bar)
+    if dup.truncated:  # stderr: the JSON on stdout stays machine-readable
+        print(f"note: {dup.message} (the cap is DUPFINDER_MAX_PAIRS)", file=sys.stderr)
+    dup = duplicates_regrouped(dup, feats.names, a.groups)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     groups = dup.group_members()
     if a.json:
         print(json.dumps({"method": m.name, "threshold": thr, "images": len(feats),
                           "pairs": pairs,
+                          "total_pairs": int(dup.total_pairs), "truncated": bool(dup.truncated),
                           "groups": [{"members": g["members"], "keep": g["keep"]} for g in groups],
                           "copies": {r.name: int(r.copies) for r in dup.copies.itertuples()},
                           "skipped": skipped} | extra, indent=2))
     else:
-        print(f"{m.label}, threshold {thr}: {len(feats)} images, {len(dup.pairs)} duplicate pairs, "
+        print(f"{m.label}, threshold {thr}: {len(feats)} images, {dup.total_pairs} duplicate pairs, "
               f"{len(groups)} groups")
         for g in groups:
             print(f"group {g['group_id']} (keep {g['keep']}):")
@@ -312,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--method", required=True, help=f"one of: {names}")
     d.add_argument("--threshold", type=float)
     d.add_argument("--param", action="append", metavar="NAME=VALUE")
+    d.add_argument("--groups", choices=["components", "strict"], default="components",
+                   help="components: chains form one group; strict: only images within the threshold of the keeper")
     common(d)
     add_two_stage_flags(d)
     d.set_defaults(fn=cmd_duplicates)
@@ -337,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("methods", help="list the registered methods")
     m.add_argument("--markdown", action="store_true", help="print the README's methods table")
     m.set_defaults(fn=cmd_methods, json=False)
+
+    from .collection.cli import register  # index build|update|query, compare, clean, undo
+    register(sub, common, _helpers())
     return p
 
 

@@ -96,7 +96,7 @@ def duplicates_run(feats: Features, thr: float, a, ds, find_duplicates, info, pr
 
     vp = verified_pairs(feats, thr, dataset_store(ds.items), progress=progress)
     ok = vp[vp["verified"]]
-    dup = find_duplicates(feats, thr, info=info, pairs=(ok["i"].to_numpy(), ok["j"].to_numpy(),
+    dup = find_duplicates(feats, thr, info=info, decided=(ok["i"].to_numpy(), ok["j"].to_numpy(),
                                                         ok["score"].to_numpy()))
     shown = vp[vp["verified"] | vp["within"]]
     pairs = [{"a": r.a, "b": r.b, "score": float(r.score), "inliers": int(r.inliers), "verified": bool(r.verified)}

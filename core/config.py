@@ -109,11 +109,15 @@ class Budgets:
     ui_feature_bytes: int
     #: bytes of derived results (pairs, sweeps, labelled views) the app keeps in memory (LRU by bytes)
     ui_result_bytes: int
+    #: backstops on the number of entries of those two caches
+    ui_feature_entries: int
+    ui_result_entries: int
     #: size cap of the on-disk feature cache; least recently used rows are evicted past it
     disk_cache_bytes: int
     #: duplicate pairs kept for one (dataset, method, threshold); past it the result is cut with a message
     max_pairs: int
-    #: pixels of decoded images in flight per decode batch (a batch is budgeted in pixels, not files)
+    #: pixels of decoded images in flight: full-resolution decodes at once per process (an image larger than this
+    #: decodes alone), and shrunk images held by the decode batches of a run (batches are budgeted in pixels)
     decode_batch_pixels: int
     #: bytes of one block of an N x N comparison (each block is reduced before the next)
     block_bytes: int
@@ -127,6 +131,8 @@ def budgets() -> Budgets:
     return Budgets(
         ui_feature_bytes=env_number("DUPFINDER_UI_FEATURE_BYTES", 1 << 30),
         ui_result_bytes=env_number("DUPFINDER_UI_RESULT_BYTES", 512 << 20),
+        ui_feature_entries=env_number("DUPFINDER_UI_FEATURE_ENTRIES", 48),
+        ui_result_entries=env_number("DUPFINDER_UI_RESULT_ENTRIES", 256),
         disk_cache_bytes=env_number("DUPFINDER_DISK_CACHE_BYTES", 2 << 30),
         max_pairs=env_number("DUPFINDER_MAX_PAIRS", 200_000),
         decode_batch_pixels=env_number("DUPFINDER_DECODE_BATCH_PIXELS", 64 << 20),

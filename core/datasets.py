@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import hashlib
 import io
 import os
@@ -52,7 +53,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from . import config, images
+from . import config, folder_access, images
 
 __all__ = [
     "Dataset", "DatasetError", "Item", "Limits", "Skipped", "apply_labels", "load", "load_files",
@@ -186,6 +187,9 @@ class Dataset:
     files_given: int = 0
     notes: list[str] = field(default_factory=list)
     root: str | None = field(default=None, repr=False)
+    #: why the source was not read to its end (a folder over the file limit), else None; what was not read is
+    #: neither an item nor skipped, so it is not part of ``files_given``
+    incomplete: str | None = None
     label_files: dict[str, bytes] = field(default_factory=dict, repr=False)
     _index: dict | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -606,8 +610,17 @@ def _display(rel: str) -> str:
 
 
 def _read_file(path: str, limit: int) -> bytes:
-    """At most ``limit`` bytes of a file (one place, so tests can count the reads)."""
-    with open(path, "rb") as f:
+    """At most ``limit`` bytes of a regular file (one place, so tests can count the reads).
+
+    Opened non-blocking, without following a final symlink, and checked with ``fstat`` before reading: a file
+    swapped for a FIFO or a symlink after the walk's ``lstat`` raises OSError instead of blocking the load or
+    reading elsewhere.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, folder_access.NOT_REGULAR)
         return f.read(limit)
 
 
@@ -698,8 +711,8 @@ def no_stat_memo():
 
 
 def load_folder(path, labels: str | None = None, limits: Limits | None = None,
-                progress: Progress | None = None) -> Dataset:
-    """Load every file under ``path`` (recursively; folder symlinks are not followed).
+                progress: Progress | None = None, *, roots: Iterable | None = None) -> Dataset:
+    """Load the files under ``path`` (recursively; folder symlinks are not followed), at most ``limits.max_files``.
 
     Parameters
     ----------
@@ -711,53 +724,49 @@ def load_folder(path, labels: str | None = None, limits: Limits | None = None,
         Defaults to ``Limits()`` (environment-aware).
     progress : callable, optional
         ``progress(done, total, name)`` after each file.
+    roots : iterable of paths, optional
+        Allow-list (the app's ``DUPFINDER_ALLOWED_ROOTS``): the folder, and the target of every file symlink in
+        it, must resolve inside one of them. None: anywhere. ``/proc``, ``/sys`` and ``/dev`` are refused always
+        (:mod:`core.folder_access`).
 
     Returns
     -------
     Dataset
+        When the folder holds more than ``limits.max_files`` files, the walk stops there: ``incomplete`` says so
+        and the rest is neither an item nor skipped (it was never listed), so ``used + skipped = given`` still
+        counts exactly the files listed.
 
     Raises
     ------
     DatasetError
-        Not a folder, or ``csv`` labels without a CSV.
+        Not a folder, a refused folder, or ``csv`` labels without a CSV.
     ValueError
         Bad ``labels`` spec.
     """
     kind, arg = parse_labels(labels)
     limits = _limits(limits)
     root = os.fsdecode(os.fspath(path))
+    why = folder_access.refusal(root, roots)  # before any stat: outside the allow-list nothing is even looked at
+    if why:
+        raise DatasetError(f"folder refused: {why}")
     if not os.path.isdir(root):
         raise DatasetError(f"not a folder: {_display(root)}")
-    entries: list[tuple[str, str]] = []  # (relative fs name, full path)
-    errors: list[tuple[str, str]] = []
-
-    def onerror(e: OSError):
-        rel = os.path.relpath(e.filename, root) if e.filename else "?"
-        errors.append((rel, f"unreadable folder: {e.strerror or e}"))
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
-        dirnames.sort()
-        for fn in sorted(filenames):
-            full = os.path.join(dirpath, fn)
-            entries.append((os.path.relpath(full, root), full))
+    walk = folder_access.walk_files(root, limits.max_files)
     b = _Builder(limits, kind, arg, progress)
-    b.total = len(entries)
+    b.total = len(walk.files)
     taken: set[str] = set()
     memo = _StatMemo.open(limits.max_pixels)
     if memo is not None:
-        memo.prefetch([full for _, full in entries])
-    for rel, msg in errors:
+        memo.prefetch([full for _, full in walk.files])  # keys only: no file is opened
+    for rel, msg in walk.errors:
         b.skip(_unique(_display(rel), taken), msg)
-    for rel, full in entries:
+    for rel, full in walk.files:
         name = _unique(_display(rel), taken)
-        try:
-            st = os.stat(full)  # follows file symlinks (a user's own folder)
-        except OSError as e:
-            b.skip(name, "broken symlink" if os.path.islink(full) else f"unreadable: {e.strerror or e}")
-            b.tick(name)
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            b.skip(name, HIDDEN_REASON if _is_hidden(name) else "not a regular file (device, FIFO or socket)")
+        reason, st, target = folder_access.check_entry(full, roots)
+        if reason == folder_access.NOT_REGULAR and _is_hidden(name):
+            reason = HIDDEN_REASON  # e.g. a socket left by a sync tool in a hidden folder
+        if reason:
+            b.skip(name, reason)
             b.tick(name)
             continue
         reason = b.pre_check(name, st.st_size)
@@ -771,7 +780,7 @@ def load_folder(path, labels: str | None = None, limits: Limits | None = None,
             b.tick(name)
             continue
         try:
-            data = _read_file(full, limits.max_file_bytes + 1)  # the file may have grown since stat
+            data = _read_file(target, limits.max_file_bytes + 1)  # the file may have grown since stat
         except OSError as e:
             b.skip(name, f"unreadable: {e.strerror or e}")
             b.tick(name)
@@ -786,7 +795,11 @@ def load_folder(path, labels: str | None = None, limits: Limits | None = None,
     if memo is not None:
         memo.save()
     base = os.path.basename(os.path.normpath(root)) or root
-    return b.finish(_display(base), root, strip_wrapper=False)
+    ds = b.finish(_display(base), root, strip_wrapper=False)
+    if walk.stopped:
+        ds.incomplete = (f"the folder holds more than {limits.max_files:,} files (DUPFINDER_MAX_FILES): reading "
+                         f"stopped after {len(walk.files):,}, the rest was not listed or examined")
+    return ds
 
 
 # --------------------------------------------------------------------------------------------
@@ -945,13 +958,23 @@ def load_files(files: list[tuple[str, bytes]], labels: str | None = None, limits
 
 
 def load(path, labels: str | None = None, limits: Limits | None = None,
-         progress: Progress | None = None) -> Dataset:
-    """Load a folder or a zip archive, deciding by inspection (not by extension)."""
+         progress: Progress | None = None, *, roots: Iterable | None = None) -> Dataset:
+    """Load a folder or a zip archive, deciding by inspection (not by extension).
+
+    ``roots`` is the allow-list of :func:`load_folder` (applies to a zip path as well); ``/proc``, ``/sys`` and
+    ``/dev`` are refused always, and a path that is neither a folder nor a regular file (a FIFO, a device) is
+    refused before anything opens it.
+    """
     p = os.fspath(path)
+    why = folder_access.refusal(p, roots)
+    if why:
+        raise DatasetError(f"refused: {why}")
     if os.path.isdir(p):
-        return load_folder(p, labels, limits, progress)
-    if not os.path.exists(p):
-        raise DatasetError(f"no such file or folder: {_display(os.fsdecode(p))}")
-    if zipfile.is_zipfile(p):
+        return load_folder(p, labels, limits, progress, roots=roots)
+    try:
+        st = os.stat(p)
+    except OSError:
+        raise DatasetError(f"no such file or folder: {_display(os.fsdecode(p))}") from None
+    if stat.S_ISREG(st.st_mode) and zipfile.is_zipfile(p):
         return load_zip(p, labels, limits, progress)
     raise DatasetError(f"not a folder or a zip archive: {_display(os.fsdecode(p))}")

@@ -1,4 +1,4 @@
-"""Encode a dataset once per method: decode each file (JPEG draft to the method's input size), run the method's
+"""Encode a dataset once per method: decode each file (JPEG draft, then a box reduction to what the method needs),
 batch encoder, cache the rows by content hash. Everything after this works on :class:`Features` only.
 
 Identical files (same content hash) are decoded and encoded once. Files that fail to decode are returned in
@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import config
+from . import downscale as _downscale
 from . import images as _images
 from .cache import FeatureCache, default_cache
 from .datasets import Dataset, Item, Skipped
@@ -89,8 +90,10 @@ class Features:
 
 
 def decode_for(method: Method, source) -> "_images.Image.Image":
-    """Decode one file the way ``method`` needs it (RGB, EXIF applied, JPEG drafted to ``method.input_size``)."""
-    return _images.open_image(source, target_size=method.input_size)
+    """Decode one file the way ``method`` needs it: RGB, EXIF applied, JPEG drafted to ``method.input_size`` and
+    every format box-reduced right after decoding to >= 3 x ``method.input_size`` per side (every method resizes
+    to a square, ignoring the aspect, so each axis is reduced on its own)."""
+    return _images.open_image(source, target_size=method.input_size, fit="stretch")
 
 
 def encode_images(method: Method, imgs: Sequence, params: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -196,7 +199,8 @@ def encode_dataset(dataset: Dataset | Sequence[Item], method: Method, params: Ma
     progress : callable(done, total, message), optional
         Called after every batch; ``done`` counts images (cached ones included).
     batch_size : int
-        Images per call of ``method.encode`` (and per cache write).
+        Most images per call of ``method.encode`` (and per cache write); batches are also cut so that their
+        decoded pixels stay within ``config.budgets().decode_batch_pixels`` (shared by the batches in flight).
     workers : int, optional
         Worker processes for decoding (+ encoding, except CNN methods). None: :func:`default_workers`
         (all usable cores), used only when at least :data:`MIN_PARALLEL` images need encoding. 0 or 1:
@@ -239,12 +243,14 @@ def encode_dataset(dataset: Dataset | Sequence[Item], method: Method, params: Ma
             progress(state["done"], total, f"encoded {state['encoded']}/{len(todo)} new images")
 
     jobs = [(it.content_id, it.source) for it in todo]
+    cost = {it.content_id: decoded_pixels(method, it) for it in todo}
+    pixel_budget = config.budgets().decode_batch_pixels
     n_workers = default_workers() if workers is None else max(0, int(workers))
     remaining = jobs
     if n_workers > 1 and len(jobs) >= (MIN_PARALLEL if workers is None else 2):
-        remaining = _encode_parallel(method, p, jobs, n_workers, batch_size, store_rows, state)
-    for s in range(0, len(remaining), batch_size):  # sequential path (and fallback for what the pool left)
-        batch = remaining[s:s + batch_size]
+        remaining = _encode_parallel(method, p, jobs, n_workers, batch_size, store_rows, state, cost, pixel_budget)
+    # sequential path (and fallback for what the pool left): one batch in flight, the whole pixel budget
+    for batch in split_jobs(remaining, cost, batch_size, pixel_budget):
         ok, imgs, fail, t_dec = _decode_chunk(method, batch)
         state["t_dec"] += t_dec
         store_rows(ok, method.encode(imgs, **p) if imgs else None, fail, len(batch))
@@ -260,19 +266,53 @@ def encode_dataset(dataset: Dataset | Sequence[Item], method: Method, params: Ma
                     decode_seconds=state["t_dec"], n_encoded=len(todo) - len(failed), n_cached=len(cached))
 
 
+def decoded_pixels(method: Method, item: Item) -> int:
+    """Upper bound on the pixels :func:`decode_for` keeps of ``item`` (from its probed size): what a decode batch
+    holds per image. Unknown sizes count as the largest a reduced image can be."""
+    t = method.input_size
+    if item.width > 0 and item.height > 0:
+        w, h = _downscale.reduced_size(item.width, item.height, t, "stretch")
+        return w * h
+    side = 2 * _downscale.REDUCE_MARGIN * (t or 1024)
+    return side * side
+
+
+def split_jobs(jobs: Sequence, cost: Mapping[str, int], max_files: int, max_pixels: int) -> list[list]:
+    """Cut ``jobs`` [(content_id, source)] into consecutive batches of at most ``max_files`` files and at most
+    ``max_pixels`` decoded pixels (``cost[content_id]``); an image larger than the budget gets a batch of its own."""
+    out: list[list] = []
+    cur: list = []
+    px = 0
+    for job in jobs:
+        c = int(cost.get(job[0], 0))
+        if cur and (len(cur) >= max_files or px + c > max_pixels):
+            out.append(cur)
+            cur, px = [], 0
+        cur.append(job)
+        px += c
+    if cur:
+        out.append(cur)
+    return out
+
+
 def _encode_parallel(method: Method, p: dict, jobs: list, n_workers: int, batch_size: int, store_rows,
-                     state: dict) -> list:
+                     state: dict, cost: Mapping[str, int], pixel_budget: int) -> list:
     """Encode ``jobs`` with the process pool; returns the jobs still to do (all of them if the pool failed).
 
-    Hash/pixel methods: workers decode + encode chunks small enough to balance the load. CNN methods: workers
-    decode ``batch_size`` chunks and the parent encodes them in order (the same batches as the sequential path).
+    Hash/pixel methods: workers decode + encode chunks small enough to balance the load (one chunk per worker
+    alive at a time). CNN methods: workers decode chunks and the parent encodes them in order, with at most
+    2 x workers chunks in flight. Either way the decoded pixels alive at once stay within ``pixel_budget``: it is
+    shared between the chunks that can be in flight; and each worker decodes one file at a time, shrinking it
+    right after decoding, so at most one full-resolution image per worker exists.
     """
     in_parent = method.family in ENCODE_IN_PARENT_FAMILIES
     if in_parent:
         chunk = max(1, batch_size)
+        per_chunk = max(1, pixel_budget // (2 * n_workers))
     else:  # >= 4 chunks per worker for load balance, at most batch_size images per chunk
         chunk = max(1, min(batch_size, -(-len(jobs) // (4 * n_workers))))
-    chunks = [jobs[s:s + chunk] for s in range(0, len(jobs), chunk)]
+        per_chunk = max(1, pixel_budget // n_workers)
+    chunks = split_jobs(jobs, cost, chunk, per_chunk)
     done = [False] * len(chunks)
     pool = None
     try:

@@ -17,8 +17,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from . import blocks as _blocks
 from .encoding import Features
-from .search import BLOCK_BYTES
 
 
 def group_codes(groups: Sequence[str | None]) -> np.ndarray:
@@ -51,8 +51,12 @@ def article_queries(names: Sequence[str], codes: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-def _query_scores(features: Features, q: np.ndarray) -> np.ndarray:
-    return features.pairwise(features.data[q], features.data)
+def _query_score_blocks(features: Features, q: np.ndarray):
+    """Yield (queries, their score rows against every image) in bounded blocks of queries."""
+    step = _blocks.row_step(features)
+    for s in range(0, len(q), step):
+        qb = q[s:s + step]
+        yield qb, _blocks.score_rows(features, features.data[qb])
 
 
 def precision_at_k(features: Features, groups_by_name: dict[str, str | None], k: int = 3) -> dict:
@@ -62,10 +66,9 @@ def precision_at_k(features: Features, groups_by_name: dict[str, str | None], k:
     codes = _codes_for(features, groups_by_name)
     q = article_queries(features.names, codes)
     rows, correct = [], 0
-    if len(q):
-        S = _query_scores(features, q)
-        for r, qi in enumerate(q):
-            s = S[r].copy()
+    for qb, S in _query_score_blocks(features, q):
+        for r, qi in enumerate(qb):
+            s = S[r]
             others = np.flatnonzero(np.arange(len(s)) != qi)
             top = others[m.order(s[others])][:k]
             c = int(np.sum(codes[top] == codes[qi]))
@@ -96,10 +99,7 @@ def mean_average_precision(features: Features, groups_by_name: dict[str, str | N
     if not len(q):
         return float("nan")
     aps = []
-    step = max(1, BLOCK_BYTES // (8 * max(1, n)))
-    for s in range(0, len(q), step):
-        qb = q[s:s + step]
-        S = _query_scores(features, qb)
+    for qb, S in _query_score_blocks(features, q):
         for r, qi in enumerate(qb):
             others = np.flatnonzero(np.arange(n) != qi)
             ranked = others[m.order(S[r, others])]
@@ -109,14 +109,11 @@ def mean_average_precision(features: Features, groups_by_name: dict[str, str | N
 
 def _iter_pair_blocks(features: Features, codes: np.ndarray):
     """Yield (scores, same_group) for the upper-triangle pairs of each row block (flat arrays)."""
-    n = len(codes)
-    X = features.data
-    step = max(1, BLOCK_BYTES // (8 * max(1, n)))
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        block = features.pairwise(X[s:e], X[s:])
-        r, c = np.triu_indices(e - s, k=1, m=n - s)
-        yield block[r, c], codes[r + s] == codes[c + s]
+    for r0, r1, c0, c1, block in _blocks.iter_blocks(features, upper=True):
+        i = np.arange(r0, r1)[:, None]
+        j = np.arange(c0, c1)[None, :]
+        upper = j > i
+        yield block[upper], (codes[i] == codes[j])[upper]
 
 
 def pair_prf(features: Features, groups_by_name: dict[str, str | None], threshold: float) -> dict:

@@ -63,18 +63,16 @@ def time_all_pairs(features: Features, repeats: int = 3) -> float:
     """Seconds per pair of the vectorised all-pairs comparison (best of ``repeats`` runs, block-wise).
 
     Best-of, as :mod:`timeit` recommends: on a shared CPU the slower runs measure other processes, not the code."""
-    from .search import BLOCK_BYTES
+    from .blocks import iter_blocks
 
     n = len(features)
     if n < 2:
         return float("nan")
-    X = features.data
-    step = max(1, BLOCK_BYTES // (8 * n))
     runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        for s in range(0, n, step):
-            features.pairwise(X[s:s + step], X[s:])
+        for _block in iter_blocks(features, upper=True):  # the same bounded blocks as the duplicate search
+            pass
         runs.append(time.perf_counter() - t0)
     return float(min(runs)) / (n * (n - 1) / 2)
 
@@ -90,8 +88,8 @@ def time_reference_pairs(method: Method, params: dict, sources: Sequence, n_pair
         i, j = rng.choice(len(sources), size=2, replace=False)
         t0 = time.perf_counter()
         try:
-            a = _images.open_image(sources[i], target_size=method.input_size)
-            b = _images.open_image(sources[j], target_size=method.input_size)
+            a = _images.open_image(sources[i], target_size=method.input_size, fit="stretch")
+            b = _images.open_image(sources[j], target_size=method.input_size, fit="stretch")
         except _images.ImageError:
             continue
         method.compare(a, b, **params)
@@ -394,7 +392,7 @@ def sweep_images_from_dataset(dataset: Dataset, n: int = SWEEP_IMAGES, max_side:
         if len(imgs) >= n:
             break
         try:
-            imgs.append(_shrink(_images.open_image(it.source, target_size=max_side), max_side))
+            imgs.append(_shrink(_images.open_image(it.source, target_size=max_side, fit="contain"), max_side))
             names.append(it.name)
         except _images.ImageError as e:
             skipped.append(Skipped(it.name, e.reason))
@@ -407,7 +405,8 @@ def demo_sweep_images(n: int = SWEEP_IMAGES, max_side: int | None = SWEEP_MAX_SI
     from . import demo
 
     names = list(demo.GROUP_SOURCES)[:n]
-    imgs = [_shrink(_images.open_image(demo.sources_path() / f"{s}.jpg", target_size=max_side), max_side)
+    imgs = [_shrink(_images.open_image(demo.sources_path() / f"{s}.jpg", target_size=max_side, fit="contain"),
+                   max_side)
             for s in names]
     return imgs, names
 

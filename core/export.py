@@ -5,8 +5,11 @@ Pure library code (no streamlit): the dashboard's download buttons and any scrip
 * :func:`groups_csv` -> bytes, columns ``group_id,name,size,pixels,bytes,keep`` (one row per image in a group)
 * :func:`duplicates_json` -> str, the same shape as ``python -m core duplicates --json``::
 
-      {"method", "threshold", "images", "pairs": [{"a", "b", "score"}], "groups": [{"members", "keep"}],
-       "copies": {name: n}, "skipped": [{"file", "reason"}]}
+      {"method", "threshold", "images", "pairs": [{"a", "b", "score"}], "total_pairs", "truncated",
+       "groups": [{"members", "keep"}], "copies": {name: n}, "skipped": [{"file", "reason"}]}
+
+  ``pairs`` holds at most ``config.budgets().max_pairs`` (the closest); ``truncated`` says the list was cut and
+  ``total_pairs`` counts every pair within the threshold.
 
 * :func:`dedup_zip` -> bytes, a zip holding one copy of every group (the suggested one to keep) plus every
   singleton, under the images' dataset names. Built in memory: nothing is written to disk.
@@ -62,6 +65,8 @@ def duplicates_dict(dup: Duplicates, method: str, threshold: float | None = None
         "threshold": _num(thr),
         "images": int(dup.n_images),
         "pairs": [{"a": str(r.a), "b": str(r.b), "score": float(r.score)} for r in dup.pairs.itertuples()],
+        "total_pairs": int(max(dup.total_pairs, len(dup.pairs))),
+        "truncated": bool(dup.truncated),
         "groups": [{"members": g["members"], "keep": g["keep"]} for g in dup.group_members()],
         "copies": {str(r.name): int(r.copies) for r in dup.copies.itertuples()},
         "skipped": _skipped_list(skipped),

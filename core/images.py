@@ -30,8 +30,9 @@ import threading
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageFile
+
+from . import downscale
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -515,7 +516,7 @@ def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool =
 
 
 def open_image(
-    source, *, target_size: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    source, *, target_size: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS, fit: str = "cover"
 ) -> Image.Image:
     """Decode an image file to an upright 8-bit RGB ``PIL.Image``.
 
@@ -524,12 +525,19 @@ def open_image(
     source : str, os.PathLike, bytes or binary file object
         The image file.
     target_size : int, optional
-        If given and the file is a JPEG, decode with ``Image.draft`` at the largest 1/1, 1/2,
-        1/4 or 1/8 scale whose *both* sides stay >= ``target_size`` px. Nothing else is resized:
-        callers resize to their exact input size themselves.
+        The size the caller will shrink the result to. A JPEG is decoded with ``Image.draft`` at
+        the largest 1/1, 1/2, 1/4 or 1/8 scale whose *both* sides stay >= ``target_size`` px;
+        then any image is box-reduced right after decoding by integer factors that keep its sides
+        >= ``core.downscale.REDUCE_MARGIN`` x ``target_size`` (as ``fit`` says), so only one
+        full-resolution buffer (the decoded file) is ever alive. Callers still resize to their
+        exact size themselves.
     max_pixels : int or None, optional
         Decompression-bomb limit on the declared width x height, checked before any pixel is
         allocated; None disables it.
+    fit : {"cover", "contain", "stretch"}
+        How far each axis may be reduced (see :data:`core.downscale.FITS`): both sides stay >=
+        the margin ("cover"), the long side does ("contain", thumbnails), or each side on its own
+        ("stretch", for callers that resize to a square ignoring the aspect: every method).
 
     Returns
     -------
@@ -542,68 +550,28 @@ def open_image(
     ImageError
         For every failure (never another exception type).
     """
+    if fit not in downscale.FITS:  # a caller's mistake, not a bad file: not an ImageError
+        raise ValueError(f"fit must be one of {downscale.FITS}, got {fit!r}")
     try:
         with _pillow(source) as im:
             _check_pixels(*im.size, max_pixels)
             if target_size and im.format in ("JPEG", "MPO"):
                 t = max(1, int(target_size))
                 im.draft("RGB", (t, t))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im.load()
-            # after load(): PNG's getexif() loads the pixels itself, and _orientation() swallows errors, so
-            # reading it first let a corrupt PNG come out as a blank picture (found by bench/fuzz.py)
-            orientation = _orientation(im)
-            rgb = _to_rgb(im)
+            # full-resolution pixels in flight are budgeted per process (threads of the app decode at once)
+            with downscale.DECODE_GATE.hold(im.size[0] * im.size[1]):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    im.load()
+                # after load(): PNG's getexif() loads the pixels itself, and _orientation() swallows errors, so
+                # reading it first let a corrupt PNG come out as a blank picture (found by bench/fuzz.py)
+                orientation = _orientation(im)
+                # the target is square, so factors from the stored (pre-rotation) size are right after rotating too
+                rgb = downscale.to_rgb(im, downscale.reduce_factors(*im.size, target_size, fit))
+                im.close()  # drop the full-resolution buffer before the next decode may start
         return rgb.transpose(_TRANSPOSE[orientation]) if orientation != 1 else rgb
     except MemoryError:
         raise ImageError("not enough memory to decode the image") from None
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB (alpha on white, high bit depths scaled)."""
-    mode = im.mode
-    if mode == "RGB" and "transparency" not in im.info:
-        return im.copy()  # the caller closes `im`, which drops its pixel buffer
-    if mode.startswith("I;16"):
-        a = np.asarray(im).astype(np.float32)
-        return Image.fromarray(_round_u8(a / 257.0), "L").convert("RGB")
-    if mode == "I":
-        return Image.fromarray(_scale_to_u8(np.asarray(im).astype(np.float64)), "L").convert("RGB")
-    if mode == "F":
-        return Image.fromarray(_scale_to_u8(np.asarray(im).astype(np.float64), unit=True), "L").convert("RGB")
-    has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
-    if has_alpha:
-        rgba = im.convert("RGBA")
-        out = Image.new("RGB", rgba.size, (255, 255, 255))
-        out.paste(rgba, mask=rgba.getchannel("A"))
-        return out
-    try:
-        return im.convert("RGB")
-    except ValueError:
-        raise ImageError(f"unsupported colour mode {mode}") from None
-
-
-def _round_u8(a: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
-
-
-def _scale_to_u8(a: np.ndarray, unit: bool = False) -> np.ndarray:
-    """Map 32-bit int / float pixels to 0..255 by their evident range, never by clipping.
-
-    [0, 1] floats (``unit``) -> x255; values within 0..255 kept; within 0..65535 -> /257
-    (16-bit data widened to 32 bits); anything else min-max normalised.
-    """
-    a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if unit and lo >= 0 and hi <= 1.0:
-        return _round_u8(a * 255.0)
-    if lo >= 0 and hi <= 255:
-        return _round_u8(a)
-    if lo >= 0 and hi <= 65535:
-        return _round_u8(a / 257.0)
-    span = hi - lo
-    return _round_u8((a - lo) * (255.0 / span)) if span > 0 else np.zeros(a.shape, np.uint8)
 
 
 def thumbnail(img: Image.Image, size: int = 192) -> Image.Image:
@@ -651,7 +619,7 @@ def thumbnail_bytes(source, size: int = 192, *, quality: int = 85,
     ------
     ImageError
     """
-    t = thumbnail(open_image(source, target_size=size, max_pixels=max_pixels), size)
+    t = thumbnail(open_image(source, target_size=size, max_pixels=max_pixels, fit="contain"), size)
     buf = io.BytesIO()
     try:
         t.save(buf, "JPEG", quality=quality)

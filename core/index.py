@@ -43,14 +43,6 @@ def _empty():
     return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
 
 
-def upper_hits(ok: np.ndarray, block: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs (i, j, score) with ``i < j`` where ``ok`` holds, for a block of rows ``s..`` against columns ``s..``."""
-    r, c = np.nonzero(ok)
-    c_abs = c + s
-    upper = c_abs > r + s
-    return r[upper] + s, c_abs[upper], block[r[upper], c[upper]]
-
-
 def _finish(I: list, J: list, S: list):
     if not I:
         return _empty()
@@ -61,64 +53,110 @@ def _finish(I: list, J: list, S: list):
     return i[order], j[order], s[order]
 
 
-def hamming_pairs_faiss(X: np.ndarray, threshold: float, progress=None, query_chunk: int = 20_000):
-    """All pairs ``i < j`` of packed rows ``X`` (n, nbytes) within ``threshold`` bits, via faiss range search."""
+#: Bytes of one faiss range-search result per (query, hit): int64 label + int32 distance (+ our int64 copies).
+_RESULT_BYTES = 32
+#: Fewest queries per faiss call.
+_MIN_QUERIES = 16
+
+
+def iter_hamming_pairs_faiss(X: np.ndarray, threshold: float, progress=None, block_bytes: int = 32 << 20,
+                             query_chunk: int = 20_000):
+    """Yield (i, j, bits) blocks of the pairs ``i < j`` of packed rows ``X`` (n, nbytes) within ``threshold`` bits,
+    via faiss range search.
+
+    A range search returns every hit of its queries at once (10,000 identical hashes are 50 million pairs), so
+    the queries go in chunks sized from the hits per query seen so far: the first chunk is small enough that even
+    all-match fits ``block_bytes``, each next one at most doubles and aims at half the budget. Queries are taken in
+    a fixed random order, so a dense cluster of rows is spread over all chunks instead of surprising a large one.
+    """
     import faiss
 
     n, nbytes = X.shape
     radius = math.floor(threshold) + 1  # faiss keeps d < radius; ours is d <= threshold (integer distances)
     if n < 2 or radius <= 0:
-        return _empty()
+        return
     X = np.ascontiguousarray(X, dtype=np.uint8)
     index = faiss.IndexBinaryFlat(8 * nbytes)
     index.add(X)
-    I, J, S = [], [], []
-    for s in range(0, n, query_chunk):  # chunks of queries: bounded result memory, progress updates
-        e = min(n, s + query_chunk)
-        lims, D, L = index.range_search(X[s:e], radius)
+    order = np.random.default_rng(0).permutation(n)
+    safe = max(_MIN_QUERIES, block_bytes // (_RESULT_BYTES * n))
+    chunk, pos = min(safe, query_chunk), 0
+    while pos < n:
+        q = np.sort(order[pos:pos + chunk])
+        lims, D, L = index.range_search(X[q], radius)
         lims = lims.astype(np.int64)
-        rows = np.repeat(np.arange(s, e, dtype=np.int64), np.diff(lims))
+        rows = np.repeat(q.astype(np.int64), np.diff(lims))
         cols = L.astype(np.int64)
         upper = cols > rows
-        I.append(rows[upper])
-        J.append(cols[upper])
-        S.append(D[upper])
+        per_query = max(1.0, float(lims[-1]) / len(q))
+        del lims, L
+        yield rows[upper], cols[upper], D[upper].astype(np.float64)
+        pos += len(q)
+        if progress:
+            progress(pos, n, "comparing all pairs")
+        want = int(block_bytes // (2 * _RESULT_BYTES * per_query))
+        chunk = max(min(safe, query_chunk), min(want, 2 * chunk, query_chunk))
+
+
+def iter_hamming_pairs_numpy(X: np.ndarray, threshold: float, progress=None, block_bytes: int = 32 << 20):
+    """Same blocks as :func:`iter_hamming_pairs_faiss` with numpy XOR + ``bitwise_count`` on upper-triangle
+    blocks (column blocks too, so a block's uint16 counts and masks stay within ``block_bytes``)."""
+    X = np.ascontiguousarray(X, dtype=np.uint8)
+    n, nbytes = X.shape
+    if n < 2 or threshold < 0:
+        return
+    W = X.view(np.uint64) if nbytes % 8 == 0 else X
+    words = W.shape[1]
+    thr = math.floor(threshold)
+    # per pair: the XOR word (8 B), uint16 count, bool mask and the nonzero index pairs of a dense hit block
+    per_pair = 8 + 2 + 1 + 16
+    cols = max(1, min(n, block_bytes // (per_pair * 64)))
+    step = max(1, min(n, block_bytes // (per_pair * cols)))
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        for c0 in range(s, n, cols):
+            c1 = min(n, c0 + cols)
+            B = W[c0:c1]
+            d = np.bitwise_count(W[s:e, None, 0] ^ B[None, :, 0]).astype(np.uint16)
+            for w in range(1, words):
+                d += np.bitwise_count(W[s:e, None, w] ^ B[None, :, w])
+            r, c = np.nonzero(d <= thr)
+            i, j = r + s, c + c0
+            upper = j > i
+            yield i[upper].astype(np.int64), j[upper].astype(np.int64), d[r[upper], c[upper]].astype(np.float64)
         if progress:
             progress(e, n, "comparing all pairs")
-    return _finish(I, J, S)
+
+
+def hamming_pairs_faiss(X: np.ndarray, threshold: float, progress=None, query_chunk: int = 20_000):
+    """All pairs ``i < j`` of packed rows ``X`` (n, nbytes) within ``threshold`` bits, via faiss range search."""
+    return _finish(*_unzip(iter_hamming_pairs_faiss(X, threshold, progress, query_chunk=query_chunk)))
 
 
 def hamming_pairs_numpy(X: np.ndarray, threshold: float, progress=None, block_bytes: int = 32 << 20):
     """Same result as :func:`hamming_pairs_faiss` with numpy XOR + ``bitwise_count`` on upper-triangle blocks."""
-    X = np.ascontiguousarray(X, dtype=np.uint8)
-    n, nbytes = X.shape
-    if n < 2 or threshold < 0:
-        return _empty()
-    W = X.view(np.uint64) if nbytes % 8 == 0 else X
-    words = W.shape[1]
-    thr = math.floor(threshold)
-    step = max(1, min(n, block_bytes // max(1, n * words)))
+    return _finish(*_unzip(iter_hamming_pairs_numpy(X, threshold, progress, block_bytes)))
+
+
+def _unzip(blocks):
     I, J, S = [], [], []
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        B = W[s:]
-        d = np.bitwise_count(W[s:e, None, 0] ^ B[None, :, 0]).astype(np.uint16)
-        for w in range(1, words):
-            d += np.bitwise_count(W[s:e, None, w] ^ B[None, :, w])
-        i, j, sc = upper_hits(d <= thr, d, s)
+    for i, j, s in blocks:
         I.append(i)
         J.append(j)
-        S.append(sc)
-        if progress:
-            progress(e, n, "comparing all pairs")
-    return _finish(I, J, S)
+        S.append(s)
+    return I, J, S
+
+
+def iter_hamming_pairs(X: np.ndarray, threshold: float, progress=None, block_bytes: int = 32 << 20):
+    """Blocks (i, j, bits) of all pairs within ``threshold`` bits: faiss if available, else numpy."""
+    if faiss_available():
+        return iter_hamming_pairs_faiss(X, threshold, progress, block_bytes)
+    return iter_hamming_pairs_numpy(X, threshold, progress, block_bytes)
 
 
 def hamming_pairs(X: np.ndarray, threshold: float, progress=None):
     """All pairs within ``threshold`` bits: faiss if available, else numpy. Returns (i, j, bits) sorted by i, j."""
-    if faiss_available():
-        return hamming_pairs_faiss(X, threshold, progress)
-    return hamming_pairs_numpy(X, threshold, progress)
+    return _finish(*_unzip(iter_hamming_pairs(X, threshold, progress)))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -9,24 +9,30 @@ Result DataFrames (documented columns):
 * :func:`duplicate_pairs` -> ``a``, ``b`` (names, ``a`` before ``b`` in dataset order), ``score``
 * :func:`find_groups` -> ``group_id``, ``name``, ``size``, ``keep`` (bool: the suggested copy to keep)
 * :func:`copies_per_image` -> ``name``, ``copies`` (other images in the same group)
+
+Memory: every all-pairs loop walks bounded row x column blocks (:mod:`core.blocks`), and the pair list is cut at
+``config.budgets().max_pairs`` (the closest pairs kept, the total counted, groups computed from every pair).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.sparse
-import scipy.sparse.csgraph
 
+from . import blocks as _blocks
+from . import config
 from . import index as _index
 from .encoding import Features
 
 Progress = Callable[[int, int, str], None]
 
-#: Bytes of score matrix computed at once by the all-pairs loops (bounds memory: never an N x N matrix).
-BLOCK_BYTES = 32 << 20
+#: Bytes of one block of the all-pairs loops (scores + the float64 copies ``pairwise`` makes of its inputs): never
+#: an N x N matrix. None: ``core.config.budgets().block_bytes``; tests set a tiny value to force many blocks.
+BLOCK_BYTES: int | None = None
+#: ``max_pairs`` default of :func:`find_duplicates` / :func:`duplicate_pairs`: ``config.budgets().max_pairs``.
+BUDGET = "budget"
 #: Smallest dataset for which :func:`search` with ``top_k`` uses the float32 top-k kernel of :mod:`core.index`
 #: (below it the full float64 scoring takes well under 10 ms anyway).
 TOPK_FAST_MIN = 5_000
@@ -64,11 +70,11 @@ def search(query: np.ndarray, features: Features, threshold: float, top_k: int |
         # float32 pass + exact re-scoring of the rows that can reach the top k (same result as the full sort)
         cand = _index.topk_candidates(features, q[0], max(0, int(top_k)), keep)
     if cand is not None:
-        s_c = features.pairwise(q, features.data[cand])[0]
+        s_c = _blocks.score_rows(_Subset(features, cand), q, BLOCK_BYTES)[0]
         o = m.order(s_c)[:max(0, int(top_k))]
         order, s = cand[o], s_c[o]
     else:
-        scores = features.pairwise(q, features.data)[0]
+        scores = _blocks.score_rows(features, q, BLOCK_BYTES)[0]  # column blocks: no float64 copy of all rows
         idx = np.flatnonzero(keep)
         order = idx[m.order(scores[idx])]
         if top_k is not None:
@@ -78,9 +84,19 @@ def search(query: np.ndarray, features: Features, threshold: float, top_k: int |
                          "score": s.astype(np.float64), "match": np.asarray(m.is_match(s, threshold), dtype=bool)})
 
 
-def _row_block(features: Features) -> int:
-    n = max(1, len(features))
-    return max(1, min(n, BLOCK_BYTES // (8 * n)))
+class _Subset:
+    """Rows ``idx`` of a Features, seen as a Features by :func:`core.blocks.score_rows`."""
+
+    def __init__(self, features: Features, idx: np.ndarray):
+        self.data = features.data[idx]
+        self.pairwise = features.pairwise
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def _max_pairs(max_pairs) -> int | None:
+    return config.budgets().max_pairs if max_pairs == BUDGET else (None if max_pairs is None else int(max_pairs))
 
 
 def _hamming_fast(features: Features, threshold: float) -> bool:
@@ -93,41 +109,54 @@ def _hamming_fast(features: Features, threshold: float) -> bool:
             and np.isfinite(threshold) and threshold < 8 * X.shape[1] / 2)
 
 
-def pair_indices(features: Features, threshold: float, progress: Progress | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All pairs ``i < j`` whose score is within ``threshold``: (i, j, score) arrays, block by block.
+def iter_pairs(features: Features, threshold: float, progress: Progress | None = None
+               ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (i, j, score) arrays of the pairs ``i < j`` within ``threshold``, one bounded block at a time.
 
-    Memory is bounded by :data:`BLOCK_BYTES` of scores per block; no Python loop over pairs. Packed-bit hashes
-    use the exact Hamming kernel of :mod:`core.index` (faiss range search; same pairs, same order).
+    Blocks come from :func:`core.blocks.iter_blocks` (memory bounded by the block budget, no Python loop over
+    pairs). Packed-bit hashes use the exact Hamming kernel of :mod:`core.index` (faiss range search).
     """
     m, X = features.method, features.data
     n = len(features)
     if _hamming_fast(features, threshold):
-        return _index.hamming_pairs(X, threshold, progress)
-    I, J, S = [], [], []
-    step = _row_block(features)
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        block = features.pairwise(X[s:e], X[s:])  # upper triangle only: columns from s
-        i, j, sc = _index.upper_hits(np.asarray(m.is_match(block, threshold)), block, s)
-        I.append(i)
-        J.append(j)
-        S.append(sc)
-        if progress:
-            progress(e, n, "comparing all pairs")
-    if not I:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-    return (np.concatenate(I).astype(np.int64), np.concatenate(J).astype(np.int64),
-            np.concatenate(S).astype(np.float64))
+        yield from _index.iter_hamming_pairs(X, threshold, progress, _blocks.budget_bytes(BLOCK_BYTES))
+        return
+    for r0, r1, c0, c1, block in _blocks.iter_blocks(features, upper=True, budget=BLOCK_BYTES):
+        yield _blocks.block_hits(np.asarray(m.is_match(block, threshold)), block, r0, c0)
+        if progress and c1 == n:
+            progress(r1, n, "comparing all pairs")
 
 
-def duplicate_pairs(features: Features, threshold: float, progress: Progress | None = None) -> pd.DataFrame:
-    """DataFrame ``a, b, score`` of all pairs within ``threshold``, closest first."""
-    i, j, s = pair_indices(features, threshold, progress)
+def pair_indices(features: Features, threshold: float, progress: Progress | None = None,
+                 max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs ``i < j`` whose score is within ``threshold``: (i, j, score) arrays sorted by i, then j.
+
+    ``max_pairs``: keep only that many, the closest (ties: dataset order); None keeps all.
+    """
+    kept = _blocks.ClosestPairs(features.method, max_pairs)
+    for i, j, s in iter_pairs(features, threshold, progress):
+        kept.add(i, j, s)
+    return kept.result()
+
+
+def duplicate_pairs(features: Features, threshold: float, progress: Progress | None = None,
+                    max_pairs: int | str | None = BUDGET) -> pd.DataFrame:
+    """DataFrame ``a, b, score`` of the pairs within ``threshold``, closest first.
+
+    At most ``max_pairs`` (default ``config.budgets().max_pairs``; None = all), the closest; ``df.attrs`` holds
+    ``total_pairs`` and ``truncated``.
+    """
+    cap = _max_pairs(max_pairs)
+    kept = _blocks.ClosestPairs(features.method, cap)
+    for i, j, s in iter_pairs(features, threshold, progress):
+        kept.add(i, j, s)
+    i, j, s = kept.result()
     names = np.asarray(features.names, dtype=object)
     df = pd.DataFrame({"a": names[i], "b": names[j], "score": s})
     order = features.method.order(s)
-    return df.iloc[order].reset_index(drop=True)
+    df = df.iloc[order].reset_index(drop=True)
+    df.attrs.update(total_pairs=int(kept.total), truncated=bool(kept.truncated))
+    return df
 
 
 def nearest_neighbours(features: Features, progress: Progress | None = None) -> pd.DataFrame:
@@ -136,30 +165,24 @@ def nearest_neighbours(features: Features, progress: Progress | None = None) -> 
     m, X = features.method, features.data
     n = len(features)
     best = np.zeros(n, dtype=np.int64)
-    best_s = np.full(n, np.nan)
-    step = _row_block(features)
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        block = features.pairwise(X[s:e], X).astype(np.float64)
-        block[np.arange(e - s), np.arange(s, e)] = -np.inf if m.higher_is_closer else np.inf
-        k = np.argmax(block, axis=1) if m.higher_is_closer else np.argmin(block, axis=1)
-        best[s:e] = k
-        best_s[s:e] = block[np.arange(e - s), k]
-        if progress:
-            progress(e, n, "finding nearest neighbours")
+    best_c = np.full(n, -np.inf)  # closeness (larger = closer) of the best column so far
+    for r0, r1, c0, c1, block in _blocks.iter_blocks(features, budget=BLOCK_BYTES):
+        c = m.closeness(block)
+        rows = np.arange(r0, r1)
+        on_diag = (rows >= c0) & (rows < c1)
+        c[np.flatnonzero(on_diag), rows[on_diag] - c0] = -np.inf  # never an image's own neighbour
+        k = np.argmax(c, axis=1)
+        v = c[np.arange(r1 - r0), k]
+        better = v > best_c[r0:r1]  # strict: on ties the earlier column wins, as one argmax over the row would
+        best[r0:r1] = np.where(better, k + c0, best[r0:r1])
+        best_c[r0:r1] = np.where(better, v, best_c[r0:r1])
+        if progress and c1 == n:
+            progress(r1, n, "finding nearest neighbours")
+    best_s = best_c if m.higher_is_closer else -best_c
     if n < 2:
         best_s[:] = np.nan
     names = np.asarray(features.names, dtype=object)
     return pd.DataFrame({"name": names, "nearest": names[best] if n else names, "score": best_s})
-
-
-def component_labels(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Connected-component label of each of ``n`` nodes given undirected edges (i, j)."""
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    g = scipy.sparse.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
-    _, labels = scipy.sparse.csgraph.connected_components(g, directed=False)
-    return labels.astype(np.int64)
 
 
 @dataclass
@@ -171,6 +194,22 @@ class Duplicates:
     copies: pd.DataFrame  # name, copies (every image)
     threshold: float
     n_images: int
+    #: every pair within the threshold; ``len(pairs)`` is smaller when the list was cut at ``max_pairs``
+    total_pairs: int = 0
+    max_pairs: int | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """True when ``pairs`` holds only the closest ``max_pairs`` of ``total_pairs`` (groups stay complete)."""
+        return self.total_pairs > len(self.pairs)
+
+    @property
+    def message(self) -> str | None:
+        """What to tell the user when the pair list was cut, else None."""
+        if not self.truncated:
+            return None
+        return (f"{self.total_pairs:,} pairs at this threshold: showing the closest {len(self.pairs):,}; tighten the "
+                "threshold to see them all. Groups and copy counts include every pair.")
 
     @property
     def n_groups(self) -> int:
@@ -204,23 +243,34 @@ class Duplicates:
 
 
 def find_duplicates(features: Features, threshold: float, info: dict[str, tuple[int, int]] | None = None,
-                    progress: Progress | None = None, pairs: tuple | None = None) -> Duplicates:
+                    progress: Progress | None = None, max_pairs: int | str | None = BUDGET,
+                    decided: tuple | None = None) -> Duplicates:
     """All pairs within ``threshold``, their connected components (groups) and copies per image.
 
     Parameters
     ----------
     info : dict name -> (pixel_count, file_bytes), optional
         Used to suggest the copy to keep in each group: most pixels, then largest file, then first name.
-    pairs : (i, j, score) arrays, optional
+    max_pairs : int, None or "budget"
+        Pairs kept in ``Duplicates.pairs``: the closest ones (default ``config.budgets().max_pairs``; None = all).
+        Groups and copies are computed from *every* pair (a streaming union-find), so they are exact either way;
+        ``Duplicates.total_pairs`` / ``truncated`` / ``message`` tell when the list was cut.
+    decided : (i, j, score) arrays, optional
         The duplicate pairs decided elsewhere (e.g. the verified candidates of :mod:`core.two_stage`) instead of
         the pairs within ``threshold``.
     """
     n = len(features)
-    i, j, s = pair_indices(features, threshold, progress) if pairs is None else pairs
+    cap = _max_pairs(max_pairs)
+    kept = _blocks.ClosestPairs(features.method, cap)
+    comps = _blocks.Components(n)
+    for bi, bj, bs in (iter_pairs(features, threshold, progress) if decided is None else [decided]):
+        kept.add(bi, bj, bs)
+        comps.union(bi, bj)
+    i, j, s = kept.result()
     names = np.asarray(features.names, dtype=object)
     order = features.method.order(s)
     pairs = pd.DataFrame({"a": names[i][order], "b": names[j][order], "score": s[order]})
-    labels = component_labels(n, i, j)
+    labels = comps.labels()
     sizes = np.bincount(labels, minlength=labels.max() + 1 if n else 0) if n else np.zeros(0, np.int64)
     copies = pd.DataFrame({"name": names, "copies": (sizes[labels] - 1) if n else np.zeros(0, np.int64)})
     in_group = np.flatnonzero(sizes[labels] >= 2) if n else np.zeros(0, np.int64)
@@ -242,7 +292,8 @@ def find_duplicates(features: Features, threshold: float, info: dict[str, tuple[
     else:
         groups["keep"] = pd.Series(dtype=bool)
     groups = groups.drop(columns=["_pos"])
-    return Duplicates(pairs=pairs, groups=groups, copies=copies, threshold=threshold, n_images=n)
+    return Duplicates(pairs=pairs, groups=groups, copies=copies, threshold=threshold, n_images=n,
+                      total_pairs=int(kept.total), max_pairs=cap)
 
 
 def item_info(items: Sequence) -> dict[str, tuple[int, int]]:

@@ -6,7 +6,7 @@ from collections import Counter
 
 import streamlit as st
 
-from core import export
+from core import config, export
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
 from ui import session as S
@@ -22,14 +22,18 @@ st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.lab
 thr = S.threshold_slider(m, params, key="dup_thr")
 feats = S.cached_features(ds, m, params)
 fk = S.features_key(ds, m, params)
-dup = S.memo(fk + ("dup", float(thr)), lambda: find_duplicates(feats, thr, info=item_info(ds.items)))
+max_pairs = config.budgets().max_pairs  # part of the result's identity: a cut list is not the full one
+dup = S.memo(fk + ("dup", float(thr), max_pairs),
+             lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs))
 keep = dup.keep_set()
 
 c = st.columns(4)
 c[0].metric("Images", len(feats))
-c[1].metric("Duplicate pairs", len(dup.pairs))
+c[1].metric("Duplicate pairs", dup.total_pairs)
 c[2].metric("Groups", dup.n_groups)
 c[3].metric("Removable copies", len(feats) - len(keep), help="Images in groups that are not the suggested keeper.")
+if dup.truncated:
+    st.warning(dup.message, icon=":material/content_cut:")
 
 # ------------------------------------------------------------------------------------------- downloads
 # data as callables: built only when clicked (the JSON takes ~0.1 s at 2,000 images, on every slider move otherwise)
@@ -53,9 +57,9 @@ with cc1:
     st.plotly_chart(copies_bar(dup.copies), key="copies_chart", config={"displaylogo": False})
 with cc2:
     tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
-    st.dataframe(tbl, hide_index=True, width="stretch", height=min(600, 38 + 35 * len(tbl)),
-                 column_config={"copies": st.column_config.NumberColumn("other copies", width="small"),
-                                "name": st.column_config.TextColumn("image", width="medium")})
+    W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch", height=600,
+                  column_config={"copies": st.column_config.NumberColumn("other copies", width="small"),
+                                 "name": st.column_config.TextColumn("image", width="medium")})
 
 # ------------------------------------------------------------------------------------------- groups
 st.subheader(f"{dup.n_groups} groups" if dup.n_groups != 1 else "1 group")
@@ -93,7 +97,9 @@ else:
     st.caption("Suggested keeper: the most pixels, then the largest file, then the first name. Scores under the "
                f"copies are to the keeper, in {m.unit}.")
 
-with st.expander(f"All {len(dup.pairs)} duplicate pairs"):
-    st.dataframe(dup.pairs, hide_index=True, width="stretch",
-                 column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g")})
+pairs_title = (f"The closest {len(dup.pairs):,} of {dup.total_pairs:,} duplicate pairs" if dup.truncated
+               else f"All {len(dup.pairs):,} duplicate pairs")
+with st.expander(pairs_title):
+    W.paged_table(dup.pairs, key="dup_pairs", hide_index=True, width="stretch",
+                  column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g")})
 S.show_skipped(ds, feats)

@@ -57,7 +57,9 @@ with st.expander("Pick the query from the dataset (click a thumbnail's button)",
                        selected=q["name"] if q["kind"] == "dataset" else None)
 
 secs = getattr(feats, "ui_seconds", None)
-st.caption(f"{len(feats)} images encoded with {m.label}"
-           + (f" in {secs:.1f} s ({feats.n_cached} from the feature cache)" if secs is not None else "")
-           + ". Moving the slider re-ranks only: nothing is re-encoded.")
+# Time and cache counts only in local mode: on a hosted demo they would tell a visitor whether someone else had
+# already processed the same photos (the feature cache is shared by content hash).
+stats = f" in {secs:.1f} s ({feats.n_cached} from the feature cache)" if secs is not None and S.local_mode() else ""
+st.caption(f"{len(feats)} images encoded with {m.label}{stats}. Moving the slider re-ranks only: nothing is "
+           "re-encoded.")
 S.show_skipped(ds, feats)

@@ -10,6 +10,7 @@ from core.charts import nearest_neighbour_histogram, pair_score_histogram, prf_c
 from core.evaluation import labelled_pair_scores, suggest_threshold, threshold_sweep
 from core.search import nearest_neighbours
 from ui import session as S
+from ui import widgets as W
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/tune: Threshold explorer")
@@ -81,5 +82,6 @@ else:
     c[2].metric("Default", f"{spec.default:g}")
     st.plotly_chart(nearest_neighbour_histogram(nn, m, thr, params), key="thr_nn", config={"displaylogo": False})
     with st.expander("Nearest neighbours as a table"):
-        st.dataframe(nn.sort_values("score", ascending=not m.higher_is_closer), hide_index=True, width="stretch")
+        W.paged_table(nn.sort_values("score", ascending=not m.higher_is_closer), key="thr_nn_table",
+                      hide_index=True, width="stretch")
 S.show_skipped(ds, feats)

@@ -109,18 +109,27 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def start_app(tmp_dir: Path, env: dict | None = None, attempts: int = 3) -> App:
-    """Start the app with the README's run command on a free port; return once ``/_stcore/health`` says ok."""
+def run_sh_command(port: int) -> list[str]:
+    """The README's run command (local desktop mode) with headless test flags."""
+    return ["bash", str(ROOT / "scripts" / "run.sh"), "--server.headless", "true", "--server.address", "127.0.0.1",
+            "--server.port", str(port), "--server.fileWatcherType", "none"]
+
+
+def start_app(tmp_dir: Path, env: dict | None = None, attempts: int = 3, command=run_sh_command) -> App:
+    """Start the app on a free port; return once ``/_stcore/health`` says ok.
+
+    ``command(port)`` gives the argv: by default the README's ``bash scripts/run.sh`` (local desktop mode). The mode
+    is the command's alone: ``DUPFINDER_LOCAL`` / ``DUPFINDER_ALLOW_FOLDER`` of the test runner's environment are
+    dropped (``env`` may set them on purpose)."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    full_env = dict(os.environ, **(env or {}))
-    full_env.pop("DUPFINDER_ALLOW_FOLDER", None)
+    base = {k: v for k, v in os.environ.items() if k not in ("DUPFINDER_LOCAL", "DUPFINDER_ALLOW_FOLDER")}
+    full_env = dict(base, **(env or {}))
     last = ""
     with _install_lock():
         for attempt in range(attempts):
             port = free_port()
             log = tmp_dir / f"streamlit-{port}.log"
-            cmd = ["bash", str(ROOT / "scripts" / "run.sh"), "--server.headless", "true", "--server.address",
-                   "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none"]
+            cmd = command(port)
             t0 = time.perf_counter()
             with open(log, "wb") as out:
                 proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
@@ -136,7 +145,7 @@ def start_app(tmp_dir: Path, env: dict | None = None, attempts: int = 3) -> App:
             app.stop()
             if "already in use" not in last and "Address already" not in last:
                 break  # not a port race: no point retrying
-    raise RuntimeError(f"the app did not start with `bash scripts/run.sh ...` (attempts: {attempt + 1}); "
+    raise RuntimeError(f"the app did not start with `{' '.join(cmd[:3])} ...` (attempts: {attempt + 1}); "
                        f"server log tail:\n{last}")
 
 

@@ -29,7 +29,8 @@ def _private_cache(tmp_path_factory, monkeypatch):
     """Features, demo sets and ONNX exports go to a per-module temporary folder, never the user's cache."""
     if "DUPFINDER_CACHE_DIR" not in os.environ:
         monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    monkeypatch.delenv("DUPFINDER_ALLOW_FOLDER", raising=False)
+    for var in ("DUPFINDER_LOCAL", "DUPFINDER_ALLOW_FOLDER"):  # hosted mode, the default of `streamlit run`
+        monkeypatch.delenv(var, raising=False)
 
 
 def _app(page: str | None = None) -> AppTest:
@@ -160,9 +161,12 @@ def test_sidebar_unlabelled_upload_gives_nearest_neighbour_histogram():
     assert any(m.label == "Images with a match" for m in at.metric)
 
 
-def test_folder_source_hidden_unless_local():
+def test_folder_source_hidden_unless_local(monkeypatch):
     at = _app()
     assert "Folder path" not in at.sidebar.radio(key="ds_source").options
+    monkeypatch.setenv("DUPFINDER_LOCAL", "1")  # the operator's switch (scripts/run.sh sets it)
+    at = _app()
+    assert "Folder path" in at.sidebar.radio(key="ds_source").options
 
 
 # ------------------------------------------------------------------------------------------- duplicates

@@ -29,7 +29,7 @@ def labelled_folder(tmp_path):
 @pytest.fixture()
 def app(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    monkeypatch.setenv("DUPFINDER_ALLOW_FOLDER", "1")  # offer the "Folder path" source in the sidebar
+    monkeypatch.setenv("DUPFINDER_LOCAL", "1")  # local desktop mode: offers the "Folder path" source in the sidebar
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     assert not at.exception

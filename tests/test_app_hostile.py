@@ -37,7 +37,8 @@ ACCOUNT_RE = re.compile(r"\*\*(\d+)\*\* images used \+ \*\*(\d+)\*\* skipped = \
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch):
-    monkeypatch.delenv("DUPFINDER_ALLOW_FOLDER", raising=False)
+    for var in ("DUPFINDER_LOCAL", "DUPFINDER_ALLOW_FOLDER"):  # hosted mode
+        monkeypatch.delenv(var, raising=False)
 
 
 def _upload(files: list[tuple[str, bytes, str]], page: str | None = None) -> AppTest:
@@ -167,7 +168,10 @@ def test_feature_cache_holds_features_only():
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         assert "features" in tables and set(tables) <= {"features", "file_stats"}, tables
         cols = [r[1] for r in db.execute("PRAGMA table_info(features)")]
-        assert cols == ["content_id", "method_key", "value"], cols
+        # last_used / nbytes: the size cap's LRU bookkeeping (integers, nothing a visitor sent)
+        assert cols == ["content_id", "method_key", "value", "last_used", "nbytes"], cols
+        assert db.execute("SELECT COUNT(*) FROM features WHERE typeof(last_used) != 'integer' "
+                          "OR typeof(nbytes) != 'integer'").fetchone()[0] == 0
         rows = db.execute("SELECT content_id, method_key, value FROM features").fetchall()
         # file_stats memoises os.stat of *folder* loads (local paths); an upload must never appear in it
         paths = [bytes(r[0]) for r in db.execute("SELECT path FROM file_stats")] if "file_stats" in tables else []

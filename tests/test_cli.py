@@ -74,7 +74,9 @@ def test_duplicates_json(dataset, tmp_path):
     code, out, err = run("duplicates", dataset["dir"], "--method", "cnn-cosine", "--json", cache_dir=tmp_path)
     assert code == 0, err
     j = json.loads(out)
-    assert set(j) == {"method", "threshold", "images", "pairs", "groups", "copies", "skipped"}
+    assert set(j) == {"method", "threshold", "images", "pairs", "total_pairs", "truncated", "groups", "copies",
+                      "skipped"}
+    assert j["truncated"] is False and j["total_pairs"] == len(j["pairs"])
     assert j["images"] == 7
     groups = sorted(sorted(g["members"]) for g in j["groups"])
     assert ["cat/0.jpg", "cat/1.jpg", "cat/2.png"] in groups

@@ -196,14 +196,17 @@ def test_non_utf8_and_long_names(corpus_dir):
 
 
 def test_folder_limits(tmp_path):
-    for i in range(5):
+    (tmp_path / "0big.png").write_bytes(C.encode(C.photo(300, 300), "TIFF"))
+    for i in range(1, 6):
         (tmp_path / f"{i}.png").write_bytes(C.png_bytes(seed=i))
-    (tmp_path / "big.png").write_bytes(C.encode(C.photo(300, 300), "TIFF"))
-    ds = D.load_folder(tmp_path, limits=Limits(max_files=3, max_file_bytes=20_000))
+    ds = D.load_folder(tmp_path, limits=Limits(max_files=4, max_file_bytes=20_000))
     got = outcome(ds)
-    assert ds.files_given == 6 and len(ds.items) == 3
-    assert "too large" in got["big.png"][1]
-    assert sum("file limit" in r for _, r in got.values()) == 2
+    # the walk stops at the file limit: 4 files listed (name order), the last 2 never listed nor counted
+    assert ds.files_given == 4 and len(ds.items) == 3 and set(got) == {"0big.png", "1.png", "2.png", "3.png"}
+    assert "too large" in got["0big.png"][1]
+    assert ds.incomplete and "more than 4 files" in ds.incomplete and "not listed" in ds.incomplete
+    whole = D.load_folder(tmp_path, limits=Limits(max_files=6, max_file_bytes=20_000))
+    assert whole.files_given == 6 and whole.incomplete is None
 
 
 def test_limits_from_env(monkeypatch):

@@ -76,7 +76,7 @@ def test_json_matches_cli(folder, result):
     assert cli.returncode == 0, cli.stderr
     theirs = json.loads(cli.stdout)
     assert set(ours) == set(theirs)
-    for key in ("method", "images", "pairs", "groups", "copies", "skipped"):
+    for key in ("method", "images", "pairs", "total_pairs", "truncated", "groups", "copies", "skipped"):
         assert ours[key] == theirs[key], key
     assert float(ours["threshold"]) == float(theirs["threshold"])
     assert {"file": "f_broken.jpg", "reason": ours["skipped"][0]["reason"]} in ours["skipped"]

@@ -175,10 +175,31 @@ def test_draft_keeps_both_sides_at_least_target():
         im = open_image(data, target_size=t)
         assert im.mode == "RGB"
         assert min(im.size) >= min(t, 600), (t, im.size)
-        assert im.size[0] * 600 == im.size[1] * 800  # aspect kept, no resize beyond draft
-    assert open_image(data, target_size=100).size == (200, 150)  # 1/4: largest scale keeping >= 100
-    assert open_image(data, target_size=10).size == (100, 75)  # 1/8 at most
-    assert open_image(C.png_bytes(800, 600), target_size=100).size == (800, 600)  # draft is JPEG-only
+        assert abs(im.size[0] * 600 - im.size[1] * 800) <= 800  # aspect kept (to the rounding of a reduction)
+    assert open_image(data, target_size=100).size == (200, 150)  # 1/4: largest draft scale keeping >= 100
+    # draft stops at 1/8 (100 x 75); the box reduction then keeps both sides >= 3 x 10
+    assert open_image(data, target_size=10).size == (50, 38)
+
+
+def test_every_format_is_reduced_right_after_decoding():
+    """Not only JPEGs: any image is box-reduced to >= REDUCE_MARGIN x target per side, as ``fit`` says."""
+    from core.downscale import REDUCE_MARGIN
+
+    assert REDUCE_MARGIN == 3
+    png = C.png_bytes(800, 600)
+    assert open_image(png).size == (800, 600)  # no target: full resolution
+    assert open_image(png, target_size=100).size == (400, 300)  # cover: both sides >= 300
+    assert open_image(png, target_size=300).size == (800, 600)  # nothing to gain below 3 x target
+    wide = C.encode(C.photo(3000, 300), "PNG")
+    assert open_image(wide, target_size=50).size == (1500, 150)  # cover: the short side limits
+    assert open_image(wide, target_size=50, fit="stretch").size == (150, 150)  # each axis on its own
+    assert open_image(wide, target_size=50, fit="contain").size == (150, 15)  # long side >= 150
+    # the reduction is a box mean of the full decode: same picture, only smaller
+    full = np.asarray(open_image(png)).astype(float)
+    small = np.asarray(open_image(png, target_size=100)).astype(float)
+    assert np.abs(full.reshape(300, 2, 400, 2, 3).mean(axis=(1, 3)) - small).max() <= 0.5 + 1e-9
+    with pytest.raises(ValueError, match="fit"):
+        open_image(png, target_size=10, fit="squash")
 
 
 def test_draft_with_exif_rotation_is_upright_and_big_enough():

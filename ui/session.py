@@ -20,15 +20,18 @@ import os
 import runpy
 import threading
 import time
-from collections import OrderedDict
-from typing import Any, Callable, Hashable
+from typing import Any, Callable
 
 import streamlit as st
 
+from core import config
 from core import datasets as D
 from core import demo
+from core import folder_access
 from core.encoding import Features, encode_dataset
 from core.methods import ARTICLE, METHODS, REGISTRY, Method
+
+from .caching import ByteLRU
 
 # ------------------------------------------------------------------------------------------------ constants
 DEMO_SETS: dict[str, tuple[str, Callable]] = {
@@ -46,7 +49,6 @@ LABELLINGS = {
     "none": "None (unlabelled)",
 }
 DEFAULT_METHOD = "ahash"
-FOLDER_ENV = "DUPFINDER_ALLOW_FOLDER"  # "1": offer the folder-path source even when not on localhost
 
 # session_state keys (prefixed so they cannot collide with other engineers' pages)
 K_SOURCE, K_DEMO, K_UPLOAD, K_FOLDER = "ds_source", "ds_demo", "ds_upload", "ds_folder"
@@ -86,41 +88,16 @@ def ensure_app() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ small caches
-class _LRU:
-    """Thread-safe LRU dict shared by every session of the process (held by ``st.cache_resource``)."""
-
-    def __init__(self, maxsize: int):
-        self.maxsize = maxsize
-        self._d: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, default=None):
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                return self._d[key]
-            return default
-
-    def put(self, key: Hashable, value) -> None:
-        with self._lock:
-            self._d[key] = value
-            self._d.move_to_end(key)
-            while len(self._d) > self.maxsize:
-                self._d.popitem(last=False)
-
-    def __contains__(self, key) -> bool:
-        with self._lock:
-            return key in self._d
+@st.cache_resource(show_spinner=False)
+def _feature_store() -> ByteLRU:
+    b = config.budgets()
+    return ByteLRU(b.ui_feature_bytes, b.ui_feature_entries)
 
 
 @st.cache_resource(show_spinner=False)
-def _feature_store() -> _LRU:
-    return _LRU(int(os.environ.get("DUPFINDER_UI_FEATURE_ENTRIES", "48")))
-
-
-@st.cache_resource(show_spinner=False)
-def _result_store() -> _LRU:
-    return _LRU(int(os.environ.get("DUPFINDER_UI_RESULT_ENTRIES", "256")))
+def _result_store() -> ByteLRU:
+    b = config.budgets()
+    return ByteLRU(b.ui_result_bytes, b.ui_result_entries)
 
 
 def memo(key: tuple, compute: Callable[[], Any]) -> Any:
@@ -173,15 +150,13 @@ def dataset_fingerprint(dataset: D.Dataset) -> str:
     return fp
 
 
-def _is_local() -> bool:
-    if os.environ.get(FOLDER_ENV, "").strip() in ("1", "true", "yes"):
-        return True
-    try:
-        host = (st.context.headers.get("host") or "").lower()
-    except Exception:
-        return False
-    host = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-    return host in ("localhost", "127.0.0.1", "[::1]", "::1")
+def local_mode() -> bool:
+    """Local desktop mode (the operator's ``DUPFINDER_LOCAL=1``, set by ``scripts/run.sh``): server paths may be
+    typed (folder source, weights file) and cache statistics are shown. Otherwise the app is hosted for strangers.
+
+    Deliberately nothing from the request (``Host`` header, client address): a client or a reverse proxy sets those.
+    """
+    return config.local_mode()
 
 
 def _load_progress(label: str):
@@ -222,8 +197,16 @@ def _uploaded_dataset(files) -> D.Dataset | None:
 
 
 def _folder_dataset(path: str) -> D.Dataset | None:
+    """A server folder (local mode only), inside ``DUPFINDER_ALLOWED_ROOTS`` when that is set."""
+    if not local_mode():  # defence in depth: the widget is not even rendered in hosted mode
+        return None
     path = os.path.expanduser(path.strip())
     if not path:
+        return None
+    roots = config.allowed_roots()
+    why = folder_access.refusal(path, roots)  # before os.stat: no existence oracle outside the allowed roots
+    if why:
+        st.session_state["_ds_error"] = f"Folder refused: {why}"
         return None
     try:
         st_mtime = os.stat(path).st_mtime_ns
@@ -236,7 +219,7 @@ def _folder_dataset(path: str) -> D.Dataset | None:
         return cached[1]
     cb, done = _load_progress("Reading folder")
     try:
-        ds = D.load(path, labels=None, progress=cb)
+        ds = D.load(path, labels=None, progress=cb, roots=roots)
     except D.DatasetError as e:
         st.session_state["_ds_error"] = str(e)
         ds = None
@@ -292,9 +275,12 @@ def _method_params_widgets(method: Method) -> dict:
             values[p.name] = st.number_input(p.name.replace("_", " "), value=p.default, key=key, help=p.help,
                                              min_value=float(p.min) if p.min is not None else None,
                                              max_value=float(p.max) if p.max is not None else None)
-        elif _is_local():  # free-text parameters (e.g. a weights file path) only when running locally
-            values[p.name] = st.text_input(p.name.replace("_", " "), value=str(p.default or ""), key=key,
-                                           help=p.help) or p.default
+        elif local_mode():  # free text is a server path (e.g. a weights file): local desktop mode only
+            text = st.text_input(p.name.replace("_", " "), value=str(p.default or ""), key=key, help=p.help)
+            why = folder_access.refusal(text, config.allowed_roots()) if text else None
+            if why:
+                st.warning(f"{p.name.replace('_', ' ')} refused: {why}")
+            values[p.name] = text if text and not why else p.default
     return values
 
 
@@ -307,7 +293,7 @@ def sidebar() -> None:
     st.session_state.pop("_ds_error", None)
     with st.sidebar:
         st.markdown("### :material/photo_library: Images")
-        sources = list(SOURCES if _is_local() else SOURCES[:2])
+        sources = list(SOURCES if local_mode() else SOURCES[:2])  # the folder source reads server paths
         if st.session_state.get(K_SOURCE) not in sources:
             st.session_state[K_SOURCE] = sources[0]
         source = st.radio("Dataset", sources, key=K_SOURCE, horizontal=False, label_visibility="collapsed")
@@ -482,6 +468,7 @@ def cached_features(dataset: D.Dataset, method: Method, params: dict | None = No
         bar = st.progress(0.0, text=label + "…")
         t0 = time.perf_counter()
         first: list = []
+        hosted = not local_mode()
 
         def progress(done: int, total: int, msg: str = "") -> None:
             now = time.perf_counter()
@@ -492,6 +479,10 @@ def cached_features(dataset: D.Dataset, method: Method, params: dict | None = No
             eta = ""
             if rate_done > 0 and done < total:
                 eta = f" · about {_fmt_secs((now - t_start) / rate_done * (total - done))} left"
+            if hosted:  # progress of the work left only: a head start would show what the shared cache held
+                frac = rate_done / (total - d0) if total > d0 else 1.0
+                bar.progress(min(1.0, frac), text=f"{label}: {frac:.0%}{eta}")
+                return
             bar.progress(min(1.0, done / total) if total else 1.0,
                          text=f"{label}: {done}/{total} images{eta}")
 
@@ -541,6 +532,8 @@ def show_skipped(dataset: D.Dataset, features: Features | None = None) -> None:
     line = f"**{used}** images used + **{len(skipped)}** skipped = **{given}** files given"
     if used + len(skipped) != given:
         line += f" — {given - used - len(skipped)} unaccounted!"
+    if dataset.incomplete:
+        st.warning(f"Not all files were read: {dataset.incomplete}.", icon=":material/warning:")
     if not skipped:
         st.caption(line)
         return
@@ -552,5 +545,5 @@ def show_skipped(dataset: D.Dataset, features: Features | None = None) -> None:
 
 
 __all__ = ["app_context", "ensure_app", "cached_features", "current_dataset", "current_method", "current_threshold", "dataset_fingerprint",
-           "demo_dataset", "demo_query_bytes", "features_key", "groups_by_name", "labels_key", "memo",
+           "demo_dataset", "demo_query_bytes", "features_key", "groups_by_name", "labels_key", "local_mode", "memo",
            "set_threshold", "show_skipped", "sidebar", "threshold_slider", "using_demo"]

@@ -23,6 +23,8 @@ from core.methods import Method
 from . import session as S
 
 THUMB = 200  # px, long side of gallery thumbnails (square canvas)
+#: Rows of a table sent to the browser at once (a pair list can hold ``config.budgets().max_pairs`` rows).
+PAGE_ROWS = 1000
 PAPER = (238, 241, 245)  # thumbnail padding colour = the theme's secondary background
 
 
@@ -47,7 +49,7 @@ def _broken(size: int) -> bytes:
 def thumb(content_id: str, size: int, _source) -> bytes:
     """Square JPEG thumbnail of an image file (cached by content hash; ``_source`` is not hashed)."""
     try:
-        return _square_jpeg(I.open_image(_source, target_size=size), size)
+        return _square_jpeg(I.open_image(_source, target_size=size, fit="contain"), size)
     except I.ImageError:
         return _broken(size)
 
@@ -59,6 +61,24 @@ def item_thumb(dataset: Dataset, name: str, size: int = THUMB) -> bytes:
 
 def bytes_thumb(data: bytes, size: int = THUMB) -> bytes:
     return thumb(hashlib.sha256(data).hexdigest(), size, data)
+
+
+def paged_table(df: pd.DataFrame, *, key: str, rows: int | None = None, **dataframe_kwargs) -> pd.DataFrame:
+    """``st.dataframe`` of one page of ``df`` (at most ``rows`` rows, default :data:`PAGE_ROWS`) with a page
+    selector when there is more: the browser never receives a whole pair list. Returns the rows shown."""
+    rows = rows or PAGE_ROWS
+    n = len(df)
+    pages = max(1, math.ceil(n / max(1, rows)))
+    page = 1
+    if pages > 1:
+        page = int(st.number_input(f"Page (of {pages:,}, {rows:,} rows each)", 1, pages, 1, key=f"{key}::page"))
+    part = df.iloc[(page - 1) * rows: page * rows]
+    if "height" in dataframe_kwargs:
+        dataframe_kwargs["height"] = min(dataframe_kwargs["height"], 38 + 35 * max(1, len(part)))
+    st.dataframe(part, **dataframe_kwargs)
+    if pages > 1:
+        st.caption(f"Rows {(page - 1) * rows + 1:,}–{(page - 1) * rows + len(part):,} of {n:,}.")
+    return part
 
 
 # ------------------------------------------------------------------------------------------------ formatting

@@ -21,6 +21,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+#: Bumped when the decoding shared by every method changes its pixels (2: every format box-reduced right after
+#: decoding to >= 3 x the method's input size, not only JPEGs drafted); part of :meth:`Method.params_key`.
+DECODE_VERSION = 2
+
 
 @dataclass(frozen=True)
 class ThresholdSpec:
@@ -93,7 +97,9 @@ class Method:
         """Stable string identifying method + parameters + encoder version (used for cache keys)."""
         p = self.resolve_params(params)
         ident = self.cache_identity(p) if self.cache_identity is not None else p
-        return json.dumps({"m": self.name, "v": self.version, "p": ident}, sort_keys=True, default=str)
+        # "d": how files are decoded for every method (core.downscale): a new decode misses the cache too
+        return json.dumps({"m": self.name, "v": self.version, "p": ident, "d": DECODE_VERSION}, sort_keys=True,
+                          default=str)
 
     def threshold_spec(self, params: Mapping[str, Any] | None = None) -> ThresholdSpec:
         if self.threshold_for is not None:

@@ -49,30 +49,63 @@ def _tiles(X: np.ndarray, size: int, ch: int) -> np.ndarray:
     return t
 
 
+def _tile_stats(X: np.ndarray, size: int, ch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tiles (T, n, 49), per-tile sums (T, n) and sums of squared deviations (T, n) of rows ``X``."""
+    t = _tiles(X, size, ch)
+    s = t.sum(axis=2)
+    v = ((t - (s / (TILE * TILE))[..., None]) ** 2).sum(axis=2)
+    return t, s, v
+
+
+def block_shape(n_a: int, n_b: int, tiles: int, block_bytes: int) -> tuple[int, int]:
+    """Rows of A and of B per block so that one block's float64 arrays stay within ``block_bytes``.
+
+    A block of r x c pairs holds the tiles of r + c images (twice: values and deviations, ``2 * 49 * 8 * tiles``
+    bytes each) and about six (tiles, r, c) float64 arrays of pair statistics.
+    """
+    unit = 8 * tiles
+    per_img, per_pair = 2 * TILE * TILE, 6
+    budget = max(1.0, block_bytes / unit)
+    # square blocks first (both sides large), then let the other side grow if one side is short
+    s = int((-2 * per_img + np.sqrt(4 * per_img ** 2 + 4 * per_pair * budget)) / (2 * per_pair))
+    r = max(1, min(n_a, s))
+    c = max(1, min(n_b, int((budget - per_img * r) / (per_img + per_pair * r))))
+    r = max(1, min(n_a, int((budget - per_img * c) / (per_img + per_pair * c))))
+    return r, c
+
+
 def ssim_pairwise(A: np.ndarray, B: np.ndarray, size: int = DEFAULT_SIZE, grayscale: bool = False,
-                  block_bytes: int = 64 << 20, **_ignored) -> np.ndarray:
-    """SSIM-PIL SSIM for every pair of rows; shape (len(A), len(B)), values in [-1, 1] (typically [0, 1])."""
+                  block_bytes: int | None = None, **_ignored) -> np.ndarray:
+    """SSIM-PIL SSIM for every pair of rows; shape (len(A), len(B)), values in [-1, 1] (typically [0, 1]).
+
+    Works in blocks of A rows x B rows whose float64 temporaries stay within ``block_bytes`` (default
+    ``core.config.budgets().block_bytes``): no float64 copy of all of A or B is made (at size 256, RGB, that is
+    1.5 MB per image). Every pair's value depends only on its two rows, so the blocks give identical values.
+    """
+    from core import config  # lazy: keeps the method modules free of settings at import time
+
     ch = 1 if grayscale else 3
     n_px = TILE * TILE
-    TB = _tiles(B, size, ch)  # (T, m, 49)
-    T, m, _ = TB.shape
-    sb = TB.sum(axis=2)  # (T, m)
-    mb = sb / n_px
-    vb = ((TB - mb[..., None]) ** 2).sum(axis=2)  # sum of squared deviations
-    out = np.empty((A.shape[0], m), dtype=np.float64)
-    rows = max(1, int(block_bytes // max(1, T * m * 8 * 4)))
-    for s in range(0, A.shape[0], rows):
-        TA = _tiles(A[s:s + rows], size, ch)  # (T, r, 49)
-        sa = TA.sum(axis=2)
-        ma = sa / n_px
-        va = ((TA - ma[..., None]) ** 2).sum(axis=2)
-        sxy = np.matmul(TA, TB.transpose(0, 2, 1))  # (T, r, m)
-        cov = (sxy - sa[:, :, None] * sb[:, None, :] / n_px) / n_px
-        var_sum = (va[:, :, None] + vb[:, None, :]) / n_px
-        mu_a, mu_b = ma[:, :, None], mb[:, None, :]
-        per_tile = ((2.0 * mu_a * mu_b + C1) * (2.0 * cov + C2)
-                    / (mu_a * mu_a + mu_b * mu_b + C1) / (var_sum + C2))
-        out[s:s + rows] = per_tile.mean(axis=0)
+    k = size // TILE
+    T = k * k * ch
+    n_a, m = A.shape[0], B.shape[0]
+    out = np.empty((n_a, m), dtype=np.float64)
+    rows, cols = block_shape(n_a, m, T, int(block_bytes or config.budgets().block_bytes))
+    for c0 in range(0, m, cols):
+        TB, sb, vb = _tile_stats(B[c0:c0 + cols], size, ch)  # (T, c, 49), (T, c), (T, c)
+        mb = sb / n_px
+        for r0 in range(0, n_a, rows):
+            TA, sa, va = _tile_stats(A[r0:r0 + rows], size, ch)
+            ma = sa / n_px
+            sxy = np.matmul(TA, TB.transpose(0, 2, 1))  # (T, r, c)
+            cov = (sxy - sa[:, :, None] * sb[:, None, :] / n_px) / n_px
+            var_sum = (va[:, :, None] + vb[:, None, :]) / n_px
+            mu_a, mu_b = ma[:, :, None], mb[:, None, :]
+            per_tile = ((2.0 * mu_a * mu_b + C1) * (2.0 * cov + C2)
+                        / (mu_a * mu_a + mu_b * mu_b + C1) / (var_sum + C2))
+            # mean over a contiguous last axis: numpy sums each pair's T values in the same (pairwise) order
+            # whatever the block shape, so every block size gives bit-identical scores
+            out[r0:r0 + rows, c0:c0 + cols] = np.ascontiguousarray(per_tile.transpose(1, 2, 0)).mean(axis=2)
     return out
 
 
