@@ -19,7 +19,7 @@ if _HERE not in sys.path:  # `streamlit run /elsewhere/app.py` still finds core/
 
 from streamlit import config as st_config  # noqa: E402
 
-from ui import session  # noqa: E402
+from ui import layout, session  # noqa: E402
 
 # Hosted mode hides tracebacks even when the app is started from another directory (then .streamlit/config.toml,
 # which says "none", is not read and Streamlit's default is "full"). An operator's explicit choice is kept.
@@ -27,7 +27,7 @@ if not session.local_mode() and not st_config.is_manually_set("client.showErrorD
     st.set_option("client.showErrorDetails", "none")
 
 st.set_page_config(page_title="Duplicate Image Finder", page_icon="🖼️", layout="wide",
-                   initial_sidebar_state="expanded",
+                   initial_sidebar_state="auto",  # collapsed on a phone: the main content first
                    menu_items={"About": "Find duplicate and near-duplicate images, and see how five classic "
                                         "similarity methods behave on your own photos."})
 
@@ -50,6 +50,7 @@ measure = [p for p in (
     _page("pages/robustness.py", "Robustness lab", ":material/rotate_90_degrees_ccw:", url_path="robustness"),
 ) if p is not None]
 
+layout.inject_css()
 with session.app_context():  # pages check it: see ui.session.ensure_app
     nav = st.navigation({"Explore": explore, **({"Measure": measure} if measure else {})})
     session.sidebar()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from types import SimpleNamespace
@@ -143,6 +144,18 @@ def _helpers() -> SimpleNamespace:
                            print_skipped=_print_skipped)
 
 
+def _query_itself(query: str, items) -> str | None:
+    """The dataset item that is the query file itself (same resolved path; in a zip: same name and bytes)."""
+    from .query import content_id, self_item
+
+    try:
+        with open(query, "rb") as f:
+            cid = content_id(f.read())
+    except OSError:
+        cid = None
+    return self_item(items, name=os.path.basename(query), cid=cid, path=query)
+
+
 def cmd_search(a) -> int:
     from . import cli_two_stage as two
     from .invariance import invariant
@@ -162,14 +175,17 @@ def cmd_search(a) -> int:
     feats = encode_dataset(ds, m, params, cache=not a.no_cache, progress=bar)
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
-    df, extra = two.search_results(q[0], feats, thr, a, ds, search)
+    itself = _query_itself(a.query, ds.items)
+    df, extra = two.search_results(q[0], feats, thr, a, ds, search, exclude=itself)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     if a.json:
-        print(json.dumps({"query": a.query, "method": m.name, "threshold": thr,
+        print(json.dumps({"query": a.query, "method": m.name, "threshold": thr, "query_in_set": itself,
                           "results": [two.result_json(r) for r in df.itertuples()],
                           "skipped": skipped} | extra, indent=2))
     else:
         print(f"{m.label}: {m.unit}, {'higher' if m.higher_is_closer else 'lower'} is closer; threshold {thr}")
+        if itself is not None:
+            print(f"the query itself is in the set as {itself}: left out of the ranking and the match count")
         print(f"{'rank':>4}  {'score':>10}  match  name")
         for r in df.itertuples():
             checked = f"  {r.inliers} inliers" if a.verify else ""
@@ -260,7 +276,7 @@ def cmd_evaluate(a) -> int:
 
 def cmd_experiment(a) -> int:
     from . import cli_two_stage as two
-    from . import experiments
+    from . import experiments, export
 
     if a.verify and a.kind == "scipy-numpy":
         raise UsageError("--verify applies to the speed and robustness experiments")
@@ -276,7 +292,7 @@ def cmd_experiment(a) -> int:
                 df = two.robustness_with_verification(df, ds)
     except ValueError as e:  # e.g. an experiment that needs labels on an unlabelled dataset
         raise NothingUsable(str(e)) from None
-    df.to_csv(a.out, index=False)
+    export.csv_safe(df).to_csv(a.out, index=False)  # names that start like a formula stay text in a spreadsheet
     print(f"wrote {len(df)} rows to {a.out}")
     _print_skipped(_skipped_json(ds.skipped))
     return 0

@@ -55,7 +55,8 @@ def _options(a, method, low: list[dict]) -> dict:
     return options_json(a) | ({"low_quality": low} if has_quality(method) else {})
 
 
-def search_results(q_row: np.ndarray, feats: Features, thr: float, a, ds, search) -> tuple[pd.DataFrame, dict]:
+def search_results(q_row: np.ndarray, feats: Features, thr: float, a, ds, search, exclude: str | None = None
+                   ) -> tuple[pd.DataFrame, dict]:
     """Run the search of ``python -m core search`` with the options; returns (results, extra JSON fields)."""
     feats, low = split_low_quality(feats)
     query_low = bool(low_quality_mask(feats.method, q_row[None])[0])
@@ -65,11 +66,11 @@ def search_results(q_row: np.ndarray, feats: Features, thr: float, a, ds, search
     if a.verify:
         from .two_stage import dataset_store, rerank, search_pool
 
-        df = search(q_row, feats, thr, top_k=search_pool(a.top_k))
+        df = search(q_row, feats, thr, top_k=search_pool(a.top_k), exclude=exclude)
         store = dataset_store(ds.items, extra={QUERY_KEY: a.query})
         df = rerank(df, QUERY_KEY, store, top_k=a.top_k)
     else:
-        df = search(q_row, feats, thr, top_k=a.top_k)
+        df = search(q_row, feats, thr, top_k=a.top_k, exclude=exclude)
     if query_low:  # a query too weak to match on is flagged, never matched
         df["match"] = False
     return df, extra

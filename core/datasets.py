@@ -32,11 +32,12 @@ accept ``K``/``M``/``G``/``T`` suffixes (binary: ``2G`` = 2 GiB):
 ``DUPFINDER_MAX_ZIP_UNCOMPRESSED``  uncompressed bytes per zip (default 4G)
 ``DUPFINDER_MAX_ZIP_RATIO``         uncompressed/compressed ratio per entry (default 200)
 ``DUPFINDER_MAX_PIXELS``            decompression-bomb limit in pixels (default ~179 M)
+``DUPFINDER_MAX_CSV_BYTES``         bytes per CSV file (default 20M); CSV files count toward the file and byte
+                                   limits too, and the bytes kept for relabelling are bounded (see ``_Builder.csv``)
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import errno
 import hashlib
@@ -45,7 +46,7 @@ import os
 import posixpath
 import re
 import stat
-import unicodedata
+import struct
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -53,7 +54,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from . import config, folder_access, images
+from . import config, folder_access, images, label_csv, zipdir
+from .names import UniqueNames as _UniqueNames  # display-safe, relative, unique names (core.names)
+from .names import normalise as _normalise
+from .names import printable as _printable
+from .names import unique as _unique
 
 __all__ = [
     "Dataset", "DatasetError", "Item", "Limits", "Skipped", "apply_labels", "load", "load_files",
@@ -71,7 +76,6 @@ _SYSTEM_NAMES = {".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r
 #: uniform 1000x1000 BMP legitimately deflates ~1000:1, and 1 MiB cannot be a bomb on its own
 #: (the archive-wide limit bounds the sum).
 RATIO_FLOOR_BYTES = 1 << 20
-_CSV_MAX_BYTES = 20 << 20
 
 
 class DatasetError(Exception):
@@ -103,6 +107,8 @@ class Limits:
     max_zip_uncompressed: int = _env("DUPFINDER_MAX_ZIP_UNCOMPRESSED", 4 << 30)
     max_zip_ratio: float = _env("DUPFINDER_MAX_ZIP_RATIO", 200, float)
     max_pixels: int = _env("DUPFINDER_MAX_PIXELS", images.DEFAULT_MAX_PIXELS)
+    #: bytes of one CSV file; also the bytes of CSV files a dataset keeps, per kind (labels files, other CSVs)
+    max_csv_bytes: int = field(default_factory=lambda: config.budgets().max_csv_bytes)
 
 
 def _bytes(n: float) -> str:
@@ -231,35 +237,6 @@ def natural_key(name: str):
     return (tuple(parts), name)
 
 
-def _printable(name: str) -> str:
-    """Replace control/format characters (which can garble a terminal or table) by U+FFFD."""
-    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cs") else c for c in name)
-
-
-def _normalise(name: str) -> str:
-    """Relative posix form: backslashes to '/', drive and leading '/' stripped, no '.'/'..'."""
-    name = name.replace("\\", "/")
-    name = re.sub(r"^[A-Za-z]:", "", name)
-    parts = [p for p in name.split("/") if p not in ("", ".", "..")]
-    return _printable("/".join(parts))
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    """``name``, or ``stem (2).ext``, ``stem (3).ext`` ... if already taken; records it."""
-    if name not in taken:
-        taken.add(name)
-        return name
-    d, base = posixpath.split(name)
-    stem, ext = posixpath.splitext(base)
-    i = 2
-    while True:
-        cand = posixpath.join(d, f"{stem} ({i}){ext}")
-        if cand not in taken:
-            taken.add(cand)
-            return cand
-        i += 1
-
-
 def _is_hidden(name: str) -> bool:
     for part in name.split("/"):
         if part.startswith(".") or part.lower() in _SYSTEM_NAMES:
@@ -325,59 +302,23 @@ def _spec_string(kind: str, arg) -> str | None:
     return kind
 
 
-def _read_csv_labels(data: bytes) -> list[tuple[str, str | None]]:
-    """Rows ``(file, group)`` of a labels CSV (header optional, ',', ';' or tab separated)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        return []
-    first = lines[0]
-    delim = max((",", ";", "\t"), key=first.count)
-    rows = list(csv.reader(lines, delimiter=delim))
-    fi, gi = 0, 1
-    head = [c.strip().lower() for c in rows[0]]
-    file_cols = ("file", "filename", "file_name", "name", "path", "image")
-    group_cols = ("group", "label", "class", "group_id")
-    if any(c in file_cols for c in head) or any(c in group_cols for c in head):
-        fi = next((i for i, c in enumerate(head) if c in file_cols), 0)
-        gi = next((i for i, c in enumerate(head) if c in group_cols), 1 if fi != 1 else 0)
-        rows = rows[1:]
-    out = []
-    for r in rows:
-        if len(r) <= max(fi, gi):
-            continue
-        f = _normalise(r[fi].strip())
-        g = r[gi].strip()
-        if f:
-            out.append((f, g or None))
-    return out
+_read_csv_labels = label_csv.read_rows
 
 
 def _csv_groups(names: list[str], data: bytes) -> tuple[dict[str, str | None], list[str]]:
-    """Match CSV rows to item names: exact path, else unique path suffix, else unique basename."""
-    rows = _read_csv_labels(data)
-    exact = set(names)
-    by_base: dict[str, list[str]] = {}
-    for n in names:
-        by_base.setdefault(posixpath.basename(n), []).append(n)
-    out: dict[str, str | None] = {}
-    unmatched = 0
-    for f, g in rows:
-        if f in exact:
-            out[f] = g
-            continue
-        suffix = [n for n in names if n.endswith("/" + f)]
-        if len(suffix) == 1:
-            out[suffix[0]] = g
-            continue
-        cands = by_base.get(posixpath.basename(f), [])
-        if len(cands) == 1:
-            out[cands[0]] = g
-        else:
-            unmatched += 1
+    """Group of each name from a labels CSV (:func:`core.label_csv.match`), and notes about the match.
+
+    Raises
+    ------
+    DatasetError
+        The CSV is larger than ``DUPFINDER_MAX_CSV_BYTES``.
+    """
+    cap = config.budgets().max_csv_bytes
+    if len(data) > cap:
+        raise DatasetError(f"labels CSV too large: {_bytes(len(data))} exceeds the {_bytes(cap)} limit "
+                           "(DUPFINDER_MAX_CSV_BYTES)")
+    rows = label_csv.read_rows(data)
+    out, unmatched = label_csv.match(names, rows)
     notes = []
     if not rows:
         notes.append("labels CSV has no rows")
@@ -444,8 +385,10 @@ def _find_csv(ds: Dataset, arg: str | None) -> bytes:
     for p in paths:
         if os.path.isfile(p):
             try:
-                if os.path.getsize(p) > _CSV_MAX_BYTES:
-                    raise DatasetError(f"labels file too large: {arg}")
+                cap = config.budgets().max_csv_bytes
+                if os.path.getsize(p) > cap:
+                    raise DatasetError(f"labels file too large: {_display(arg)} exceeds the {_bytes(cap)} limit "
+                                       "(DUPFINDER_MAX_CSV_BYTES)")
                 with open(p, "rb") as f:
                     return f.read()
             except OSError as e:
@@ -515,6 +458,7 @@ class _Builder:
         self.examined = 0
         self.kept_bytes = 0
         self.label_files: dict[str, bytes] = {}
+        self.csv_read = {True: 0, False: 0}  # CSV bytes read: labels files / other CSV files
         self.kind, self.arg = labels_kind, labels_arg
         self.progress = progress
         self.done = 0
@@ -533,7 +477,7 @@ class _Builder:
         if _is_hidden(name):
             return HIDDEN_REASON
         if name.lower().endswith(".csv"):
-            return None  # read (small) so it can serve as labels later; reason decided in csv()
+            return self._csv_pre_check(name, size)
         if size is not None:
             if size == 0:
                 return "empty file"
@@ -546,6 +490,39 @@ class _Builder:
                     "DUPFINDER_MAX_TOTAL_BYTES)")
         return None
 
+    def _csv_pre_check(self, name: str, size: int | None) -> str | None:
+        """CSV files are read (small) so they can serve as labels later, within the file limit, their own size cap
+        and the budget of CSV bytes kept; the reason for a CSV that is read is decided in :meth:`csv`."""
+        if self.examined >= self.limits.max_files:
+            return f"over the {self.limits.max_files:,}-file limit (DUPFINDER_MAX_FILES)"
+        if size is not None and size > self.limits.max_csv_bytes:
+            return self._csv_too_large(size)
+        if self.csv_cap(name) <= 0 or (size is not None and size > self.csv_cap(name)):
+            return self._csv_budget_reason(name)
+        if size is not None and self.kept_bytes + size > self.limits.max_total_bytes:
+            return (f"dataset size limit reached ({_bytes(self.limits.max_total_bytes)}, "
+                    "DUPFINDER_MAX_TOTAL_BYTES)")
+        return None
+
+    def _csv_too_large(self, size: int | None) -> str:
+        what = f"{_bytes(size)} exceeds" if size is not None else "exceeds"
+        return f"CSV file too large: {what} the {_bytes(self.limits.max_csv_bytes)} limit (DUPFINDER_MAX_CSV_BYTES)"
+
+    def _csv_budget_reason(self, name: str) -> str:
+        kind = "labels files" if self.is_labels_file(name) else "CSV files"
+        return (f"CSV file not read: the {_bytes(self.limits.max_csv_bytes)} of {kind} one dataset may read is used "
+                "up (DUPFINDER_MAX_CSV_BYTES)")
+
+    def csv_cap(self, name: str) -> int:
+        """Bytes worth reading of the CSV ``name``: its size cap, within what is left of its kind's budget."""
+        used = self.csv_read[self.is_labels_file(name)]
+        return min(self.limits.max_csv_bytes, self.limits.max_csv_bytes - used)
+
+    def charge_csv(self, name: str, n: int) -> None:
+        """Count ``n`` bytes of CSV read (kept or not) against its kind's budget: a CSV that lies about its size
+        and is refused after reading still used the budget, so CSV reads stay bounded per dataset."""
+        self.csv_read[self.is_labels_file(name)] += n
+
     def is_labels_file(self, name: str) -> bool:
         base = posixpath.basename(name).lower()
         if base == GROUND_TRUTH:
@@ -554,12 +531,27 @@ class _Builder:
             name == _normalise(self.arg) or name.endswith("/" + _normalise(self.arg)))
 
     def csv(self, name: str, data: bytes) -> None:
-        if len(data) <= _CSV_MAX_BYTES:
-            self.label_files[name] = data
-        if self.is_labels_file(name):
-            self.skip(name, LABELS_REASON)
-        else:
-            self.skip(name, "not an image (CSV file)")
+        """A CSV file: counted as examined, kept for labelling within the budgets, and listed as skipped (it is
+        not an image). Labels files (``GROUND_TRUTH.csv``, the ``csv:PATH`` one) and other CSV files may each read
+        ``max_csv_bytes`` per dataset, so a flood of other CSVs cannot push the labels out, and at most
+        2 x ``max_csv_bytes`` of CSV is ever read or kept."""
+        self.examined += 1
+        labels = self.is_labels_file(name)
+        over_budget = len(data) > self.csv_cap(name)
+        self.charge_csv(name, len(data))
+        if len(data) > self.limits.max_csv_bytes:
+            self.skip(name, self._csv_too_large(len(data)))
+            return
+        if over_budget:
+            self.skip(name, self._csv_budget_reason(name))
+            return
+        if self.kept_bytes + len(data) > self.limits.max_total_bytes:
+            self.skip(name, f"dataset size limit reached ({_bytes(self.limits.max_total_bytes)}, "
+                            "DUPFINDER_MAX_TOTAL_BYTES)")
+            return
+        self.label_files[name] = data
+        self.kept_bytes += len(data)
+        self.skip(name, LABELS_REASON if labels else "not an image (CSV file)")
 
     def add(self, name: str, data: bytes, *, path: str | None = None, archive: bool = False) -> _Probe | None:
         """Examine one file's bytes: item or skipped. Returns what was learnt from the bytes (for the stat memo),
@@ -754,7 +746,7 @@ def load_folder(path, labels: str | None = None, limits: Limits | None = None,
     walk = folder_access.walk_files(root, limits.max_files)
     b = _Builder(limits, kind, arg, progress)
     b.total = len(walk.files)
-    taken: set[str] = set()
+    taken = _UniqueNames()
     memo = _StatMemo.open(limits.max_pixels)
     if memo is not None:
         memo.prefetch([full for _, full in walk.files])  # keys only: no file is opened
@@ -849,9 +841,30 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
     if name is None:
         name = "archive" if is_bytes else re.sub(r"\.zip$", "", os.path.basename(os.fsdecode(source)), flags=re.I)
     try:
-        zf = zipfile.ZipFile(io.BytesIO(bytes(source)) if is_bytes else os.fspath(source))
+        fp = io.BytesIO(bytes(source)) if is_bytes else open(os.fspath(source), "rb")
     except FileNotFoundError:
-        raise DatasetError(f"no such file: {os.fsdecode(source)}") from None
+        raise DatasetError(f"no such file: {_display(os.fsdecode(source))}") from None
+    except OSError as e:
+        raise DatasetError(f"cannot read the zip archive ({e.strerror or e})") from None
+    with fp:
+        return _load_zip(fp, _printable(name), kind, arg, limits, progress)
+
+
+def _load_zip(fp, name: str, kind: str, arg, limits: Limits, progress: Progress | None) -> Dataset:
+    try:
+        # before zipfile builds one ZipInfo per entry: count from the end record, stop at the limit (core.zipdir)
+        zipdir.check_entry_count(fp, limits.max_zip_entries)
+    except zipdir.ZipEntryLimit as e:
+        count = f"{e.count:,} entries exceed" if e.exact else f"more than {limits.max_zip_entries:,} entries exceed"
+        raise DatasetError(f"zip refused: {count} the {limits.max_zip_entries:,}-entry limit (possible zip bomb; "
+                           "DUPFINDER_MAX_ZIP_ENTRIES)") from None
+    except zipdir.ZipRefused as e:
+        raise DatasetError(f"zip refused: {e.reason} (possible zip bomb)") from None
+    except (OSError, ValueError, EOFError, struct.error) as e:
+        raise DatasetError(f"not a valid zip archive ({e})") from None
+    try:
+        fp.seek(0)
+        zf = zipfile.ZipFile(fp)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
         raise DatasetError(f"not a valid zip archive ({e})") from None
     with zf:
@@ -868,7 +881,7 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
                                "DUPFINDER_MAX_ZIP_UNCOMPRESSED)")
         b = _Builder(limits, kind, arg, progress)
         b.total = len(files)
-        taken: set[str] = set()
+        taken = _UniqueNames()
         inflated = 0
         for info in files:
             raw = _zip_name(info)
@@ -882,8 +895,8 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
                 reason = "encrypted entry"
             elif ename.lower().endswith(".zip"):
                 reason = "nested archive not expanded"
-            else:
-                reason = b.pre_check(ename, None)
+            else:  # a CSV's declared size can refuse it unread (it cannot make it read more: reads are capped)
+                reason = b.pre_check(ename, info.file_size if ename.lower().endswith(".csv") else None)
             if reason:
                 b.skip(ename, reason)
                 b.tick(ename)
@@ -891,7 +904,9 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
             # never trust the header's file_size: read at most the cap + 1 byte
             ratio_cap = max(RATIO_FLOOR_BYTES, int(info.compress_size * limits.max_zip_ratio))
             remaining = limits.max_zip_uncompressed - inflated
-            cap = min(limits.max_file_bytes, ratio_cap, remaining)
+            is_csv = ename.lower().endswith(".csv")
+            file_cap = b.csv_cap(ename) if is_csv else limits.max_file_bytes
+            cap = min(file_cap, ratio_cap, remaining)
             try:
                 with zf.open(info) as f:
                     data = f.read(cap + 1)
@@ -911,6 +926,10 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
                 elif cap == ratio_cap:
                     reason = (f"compression ratio over the {limits.max_zip_ratio:g}:1 limit "
                               "(possible zip bomb; DUPFINDER_MAX_ZIP_RATIO)")
+                elif is_csv:
+                    b.charge_csv(ename, len(data))
+                    reason = (b._csv_too_large(None) if cap == limits.max_csv_bytes
+                              else b._csv_budget_reason(ename))
                 else:
                     reason = f"file too large: exceeds the {_bytes(limits.max_file_bytes)} limit"
                 b.examined += 1
@@ -944,7 +963,7 @@ def load_files(files: list[tuple[str, bytes]], labels: str | None = None, limits
     limits = _limits(limits)
     b = _Builder(limits, kind, arg, progress)
     b.total = len(files)
-    taken: set[str] = set()
+    taken = _UniqueNames()
     for fname, data in files:
         ename = _unique(_normalise(str(fname)) or "unnamed", taken)
         data = bytes(data) if not isinstance(data, bytes) else data
@@ -954,7 +973,7 @@ def load_files(files: list[tuple[str, bytes]], labels: str | None = None, limits
         else:
             b.add(ename, data)
         b.tick(ename)
-    return b.finish(name, None, strip_wrapper=True)
+    return b.finish(_printable(str(name)), None, strip_wrapper=True)
 
 
 def load(path, labels: str | None = None, limits: Limits | None = None,

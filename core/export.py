@@ -3,6 +3,9 @@
 Pure library code (no streamlit): the dashboard's download buttons and any script can call it.
 
 * :func:`groups_csv` -> bytes, columns ``group_id,name,size,pixels,bytes,keep`` (one row per image in a group)
+* :func:`frame_csv` -> bytes, any table as CSV; like every CSV written here, text cells that a spreadsheet would run
+  as a formula (starting with ``= + - @``, tab or CR) get a leading ``'`` (OWASP "CSV injection"): a file called
+  ``=HYPERLINK("http://evil.example","Click")`` stays text when the export is opened in Excel or LibreOffice.
 * :func:`duplicates_json` -> str, the same shape as ``python -m core duplicates --json``::
 
       {"method", "threshold", "images", "pairs": [{"a", "b", "score"}], "total_pairs", "truncated",
@@ -24,16 +27,59 @@ import posixpath
 import zipfile
 from typing import Iterable, Mapping, Sequence
 
+import pandas as pd
+
 from .search import Duplicates
 
 #: Formats already compressed: stored as-is in the zip (deflating them costs time and saves nothing).
 _STORED_EXT = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic", ".heif", ".avif", ".jp2", ".zip"}
 
 
+#: First characters that make a spreadsheet cell a formula (OWASP CSV injection); tab and CR too, since some
+#: spreadsheets strip them and then read what follows.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value):
+    """``value`` with a leading ``'`` if it is text a spreadsheet would evaluate; anything else unchanged.
+
+    Only ``str`` values are touched: numbers (``-3.5``) stay numbers.
+
+    Examples
+    --------
+    >>> print(neutralise_formula('=HYPERLINK("http://evil.example")'))
+    '=HYPERLINK("http://evil.example")
+    >>> neutralise_formula(-3.5), neutralise_formula("a.jpg")
+    (-3.5, 'a.jpg')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells (object/string columns, the index and the column names) cannot run as
+    formulas: :func:`neutralise_formula` on each; numeric columns untouched."""
+    out = df.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col])):
+            out[col] = out[col].map(neutralise_formula)
+    out.columns = [neutralise_formula(c) for c in out.columns]
+    if not pd.api.types.is_numeric_dtype(out.index):
+        out.index = out.index.map(neutralise_formula)
+    return out
+
+
+def frame_csv(df: pd.DataFrame, *, index: bool = False) -> bytes:
+    """``df`` as UTF-8 CSV bytes with formula-like text cells neutralised (:func:`csv_safe`)."""
+    return csv_safe(df).to_csv(index=index, lineterminator="\n").encode("utf-8")
+
+
 def groups_csv(dup: Duplicates) -> bytes:
-    """Groups table as UTF-8 CSV bytes (``group_id,name,size,pixels,bytes,keep``); header only if no groups."""
+    """Groups table as UTF-8 CSV bytes (``group_id,name,size,pixels,bytes,keep``); header only if no groups.
+    Names (and any other text) that start like a formula get a leading ``'`` (:func:`csv_safe`)."""
     cols = [c for c in ("group_id", "name", "size", "pixels", "bytes", "keep") if c in dup.groups.columns]
-    return dup.groups[cols].to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return frame_csv(dup.groups[cols])
 
 
 def _num(x):
@@ -118,4 +164,5 @@ def dedup_zip(dup: Duplicates, items: Sequence, *, compresslevel: int = 6) -> by
     return buf.getvalue()
 
 
-__all__ = ["dedup_zip", "duplicates_dict", "duplicates_json", "groups_csv", "safe_member_name"]
+__all__ = ["FORMULA_PREFIXES", "csv_safe", "dedup_zip", "duplicates_dict", "duplicates_json", "frame_csv",
+           "groups_csv", "neutralise_formula", "safe_member_name"]

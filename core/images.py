@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile
 
-from . import downscale
+from . import config, downscale, pillow_guard
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -59,6 +59,17 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
 )
 
 _HEAD_BYTES = 4096  # enough for every magic number we sniff (tar's is at offset 257)
+
+
+def _configured_max_pixels() -> int | None:
+    try:
+        return config.env_number("DUPFINDER_MAX_PIXELS", DEFAULT_MAX_PIXELS)
+    except ValueError:  # reported clearly where the limits are read (core.datasets.Limits)
+        return None
+
+
+# once, at import: Pillow's process-wide guards are never toggled at run time (see core.pillow_guard)
+pillow_guard.install_pillow_limits(_configured_max_pixels())
 
 
 class ImageError(Exception):
@@ -91,15 +102,16 @@ class ImageInfo:
         Size in pixels *after* EXIF orientation (what a viewer shows).
     mode : str
         Pillow mode of the stored pixels ("RGB", "I;16", "P", "CMYK", ...).
-    frames : int
-        Number of frames/pages (1 for still images).
+    frames : int or None
+        Number of frames/pages (1 for still images); None when counting would walk the whole file (GIF, TIFF)
+        and :func:`probe` was not asked to (``count_frames``).
     """
 
     format: str
     width: int
     height: int
     mode: str
-    frames: int
+    frames: int | None
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,31 +300,17 @@ class _Source:
             self.fp.close()
         return False
 
-_pil_global_lock = threading.Lock()
-
-
 def _pil_open(fp) -> ImageFile.ImageFile:
-    """``Image.open`` limited to our formats, with Pillow's own bomb check neutralised.
+    """Open ``fp`` lazily (header only) as one of our formats; never touches Pillow's process-wide settings.
 
-    Pillow refuses images above 2 x ``Image.MAX_IMAGE_PIXELS`` inside ``Image.open`` (header
-    only) before we can read the size. Our own limit is checked by the caller on ``im.size``,
-    so when Pillow refuses we re-open with its global limit lifted, under a lock, just long
-    enough to read the header: no pixels are allocated by ``Image.open`` (it is lazy).
+    PNG chunk floods are refused first (:func:`core.pillow_guard.png_flood_reason`). Pillow's own size check is
+    skipped here (:func:`core.pillow_guard.open_header`): our callers check ``im.size`` against their per-call
+    ``max_pixels`` with :func:`_check_pixels` before any pixel is decoded.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            return Image.open(fp, formats=_formats())
-        except Image.DecompressionBombError:
-            pass
-        fp.seek(0)
-        with _pil_global_lock:
-            saved = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                return Image.open(fp, formats=_formats())
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
+    reason = pillow_guard.png_flood_reason(fp)
+    if reason:
+        raise ImageError(reason)
+    return pillow_guard.open_header(fp, _formats())
 
 
 def _formats() -> list[str]:
@@ -325,6 +323,13 @@ def _fail_reason(head: bytes, exc: BaseException | None) -> str:
     """Best reason for a file Pillow could not identify or decode, from its first bytes."""
     if not head:
         return "empty file"
+    if isinstance(exc, Image.DecompressionBombError):  # Pillow's own guard, inside a plugin (GIF frame, TIFF tile)
+        return f"image too large: {_short(exc)} (possible decompression bomb)"
+    if "MAX_TEXT_MEMORY" in str(exc):  # PngImagePlugin's bound on all text chunks of one file
+        return (f"PNG refused: text metadata over the {pillow_guard.PNG_MAX_TEXT_MEMORY >> 20} MiB limit "
+                "(a metadata flood)")
+    if "MAX_TEXT_CHUNK" in str(exc):  # ... and on one compressed text chunk, inflated
+        return "PNG refused: a compressed text chunk inflates past 1 MiB (a metadata bomb)"
     if isinstance(exc, Image.UnidentifiedImageError):
         exc = None  # "cannot identify image file <_io.BytesIO ...>" says nothing useful
     claimed = _image_magic(head)
@@ -457,6 +462,8 @@ def _pillow(source):
         warnings.simplefilter("ignore")
         try:
             im = _pil_open(fp)
+        except ImageError:
+            raise
         except Exception as e:
             raise ImageError(_fail_reason(src.head, e)) from None
         try:
@@ -469,7 +476,12 @@ def _pillow(source):
             im.close()
 
 
-def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool = False) -> ImageInfo:
+#: Formats whose frame count is found only by walking every frame (Pillow's ``n_frames`` seeks to the end).
+_WALKED_FRAME_FORMATS = ("GIF", "TIFF")
+
+
+def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool = False,
+          count_frames: bool = False) -> ImageInfo:
     """Read an image's header (format, size, mode, frames) without decoding pixels.
 
     Parameters
@@ -482,6 +494,9 @@ def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool =
         Also run cheap truncation checks that read the whole file but decode nothing: JPEG end
         marker after the first scan, PNG chunk CRCs up to IEND, WebP RIFF length. Dataset
         loading uses this so the common broken files are reported at load time.
+    count_frames : bool, optional
+        Also count the frames of a GIF or TIFF, which walks every frame (a GIF of 100,000 tiny frames: seconds).
+        Otherwise ``frames`` is None for those formats; other formats report it from their header.
 
     Returns
     -------
@@ -504,10 +519,12 @@ def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool =
         _check_pixels(w, h, max_pixels)
         fmt = im.format or "unknown"
         mode = im.mode
-        try:
-            frames = int(getattr(im, "n_frames", 1) or 1)
-        except Exception:  # counting frames walks the file; a broken tail is not fatal here
-            frames = 1
+        frames: int | None = None
+        if count_frames or fmt not in _WALKED_FRAME_FORMATS:
+            try:
+                frames = int(getattr(im, "n_frames", 1) or 1)
+            except Exception:  # counting frames walks the file; a broken tail is not fatal here
+                frames = 1
         if _orientation(im, header_only=True) >= 5:
             w, h = h, w
         if verify:

@@ -12,14 +12,17 @@ from core.agreement import agreement_table, pairwise_agreement
 from core.charts import agreement_heatmap
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.search import search
+from ui import layout
 from ui import session as S
+from ui import threshold as T
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/view_column: Compare methods")
 ds = S.current_dataset()
 side_m, side_params = S.current_method()
-st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images). One query, every method at once: this is the page "
+st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images). One query, every method at once: this is the page "
            "that shows why the methods differ. Each method uses its own threshold (its default, or the one you "
            "set on another page).")
 
@@ -48,9 +51,10 @@ for n in names:
     m = METHODS[n]
     params = side_params if m.name == side_m.name else m.default_params()
     feats = S.cached_features(ds, m, params)
-    row, exclude, err = W.query_row(q, feats)
+    S.require_features(ds, feats)
+    row, exclude, err = W.query_row(q, feats, ds)
     if err:
-        st.error(f"{m.label}: {err}")
+        st.error(f"{m.label}: {md_escape(err)}")
         continue
     thr = S.current_threshold(m, params)
     results[m.label] = search(row, feats, thr, top_k=top_k, exclude=exclude)
@@ -59,8 +63,9 @@ for n in names:
 # ------------------------------------------------------------------------------------------- side by side
 per_row = min(6, len(results))
 labels = list(results)
+box = layout.grid("compare_methods")
 for s in range(0, len(labels), per_row):
-    cols = st.columns(per_row)
+    cols = box.columns(per_row)
     for col, lab in zip(cols, labels[s:s + per_row]):
         m, thr = methods[lab]
         res = results[lab]
@@ -69,7 +74,7 @@ for s in range(0, len(labels), per_row):
             n_true = ""
             if qgroup is not None:
                 n_true = f" · {sum(groups.get(x) == qgroup for x in res['name'])}/{len(res)} true"
-            st.caption(f"{m.unit}, {'↑' if m.higher_is_closer else '↓'} closer · thr {thr:g} · "
+            st.caption(f"{m.unit}, {'↑' if m.higher_is_closer else '↓'} closer · thr {T.fmt(m, None, thr)} · "
                        f"{int(res['match'].sum())} match{n_true}")
             for r in res.itertuples(index=False):
                 st.image(W.item_thumb(ds, r.name, 160), width="stretch")
@@ -77,7 +82,8 @@ for s in range(0, len(labels), per_row):
                 truth = ""
                 if qgroup is not None:
                     truth = " :blue-badge[same]" if groups.get(r.name) == qgroup else " :gray-badge[other]"
-                st.markdown(f"**#{r.rank}** `{W.fmt_score(m, float(r.score))}` {mark}{truth}", help=r.name)
+                st.markdown(f"**#{r.rank}** `{W.fmt_score(m, float(r.score))}` {mark}{truth}", help=md_escape(r.name))
+                st.caption(md_escape(W.short(r.name, 22)), help=md_escape(r.name))
 legend = ":green[:material/check_circle:] / :red[:material/cancel:] = within / outside the method's threshold."
 if qgroup is not None:
     legend += " :blue-badge[same] = truly the same picture as the query (ground truth), :gray-badge[other] = a different picture."

@@ -9,97 +9,116 @@ import streamlit as st
 from core import config, export
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
+from ui import cli_command, layout
 from ui import session as S
+from ui import threshold as T
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/filter_none: Duplicates")
 ds = S.current_dataset()
 m, params = S.current_method()
-st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar). "
+st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar). "
            "Images closer than the threshold are linked; linked images form a group.")
 
-thr = S.threshold_slider(m, params, key="dup_thr")
 feats = S.cached_features(ds, m, params)
+S.require_features(ds, feats)
 fk = S.features_key(ds, m, params)
-max_pairs = config.budgets().max_pairs  # part of the result's identity: a cut list is not the full one
-dup = S.memo(fk + ("dup", float(thr), max_pairs),
-             lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs))
-keep = dup.keep_set()
 
-c = st.columns(4)
-c[0].metric("Images", len(feats))
-c[1].metric("Duplicate pairs", dup.total_pairs)
-c[2].metric("Groups", dup.n_groups)
-c[3].metric("Removable copies", len(feats) - len(keep), help="Images in groups that are not the suggested keeper.")
-if dup.truncated:
-    st.warning(dup.message, icon=":material/content_cut:")
 
-# ------------------------------------------------------------------------------------------- downloads
-# data as callables: built only when clicked (the JSON takes ~0.1 s at 2,000 images, on every slider move otherwise)
-skipped = list(ds.skipped) + list(feats.skipped)
-stem = f"duplicates_{m.name}_{thr:g}"
-d1, d2, d3 = st.columns(3)
-d1.download_button("Groups (CSV)", data=lambda: export.groups_csv(dup), file_name=f"{stem}.csv", mime="text/csv",
-                   on_click="ignore", width="stretch", key="dl_csv", icon=":material/download:")
-d2.download_button("Groups (JSON)", data=lambda: export.duplicates_json(dup, m.name, thr, skipped),
-                   file_name=f"{stem}.json", mime="application/json", on_click="ignore", width="stretch", icon=":material/download:",
-                   key="dl_json", help="Same shape as `python -m core duplicates --json`.")
-d3.download_button(f"De-duplicated set (.zip, {len(keep)} images)", data=lambda: export.dedup_zip(dup, ds.items),
-                   file_name=f"deduplicated_{m.name}_{thr:g}.zip", mime="application/zip", on_click="ignore", icon=":material/folder_zip:",
-                   width="stretch", key="dl_zip", help="One copy per group (the suggested one) plus every image "
-                                                       "without duplicates, as the original files.")
+@st.fragment
+def at_threshold() -> None:
+    """Everything the threshold decides: a slider move reruns only this part (not the sidebar)."""
+    thr = S.threshold_slider(m, params, key="dup_thr")
+    _results(thr)
+    cli_command.render("duplicates", m, params, thr)
 
-# ------------------------------------------------------------------------------------------- copies per image
-st.subheader("Copies per image")
-cc1, cc2 = st.columns([3, 2])
-with cc1:
-    st.plotly_chart(copies_bar(dup.copies), key="copies_chart", config={"displaylogo": False})
-with cc2:
-    tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
-    W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch", height=600,
-                  column_config={"copies": st.column_config.NumberColumn("other copies", width="small"),
-                                 "name": st.column_config.TextColumn("image", width="medium")})
 
-# ------------------------------------------------------------------------------------------- groups
-st.subheader(f"{dup.n_groups} groups" if dup.n_groups != 1 else "1 group")
-if dup.n_groups == 0:
-    st.info("No two images are within the threshold. Move the slider towards "
-            + ("lower" if m.higher_is_closer else "higher") + " values to find more.")
-else:
-    members = dup.group_members()
-    per_page = 12
-    pages = max(1, math.ceil(len(members) / per_page))
-    page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="dup_page")) if pages > 1 else 1
-    by_name = {it.name: it for it in ds.items}
-    labels = S.groups_by_name(ds) if ds.has_labels else None
-    for g in members[(page - 1) * per_page: page * per_page]:
-        names = g["members"]
-        keeper = g["keep"]
-        idx = [feats.index(n) for n in names]
-        to_keep = feats.pairwise(feats.data[[feats.index(keeper)]], feats.data[idx])[0]
-        with st.container(border=True):
-            head = f"**Group {g['group_id']}** · {len(names)} images · keep :material/star: `{W.short(keeper, 40)}`"
-            if labels is not None:
-                counts = Counter(str(labels.get(n)) for n in names)
-                head += " · labels: " + ", ".join(f"{k} ×{v}" for k, v in counts.most_common())
-            st.markdown(head)
-            ncols = min(6, max(4, len(names)))
-            for s in range(0, len(names), ncols):
-                cols = st.columns(ncols)
-                for col, n, sc in zip(cols, names[s:s + ncols], to_keep[s:s + ncols]):
-                    it = by_name[n]
-                    with col:
-                        st.image(W.item_thumb(ds, n), width="stretch")
-                        badge = ":orange-badge[:material/star: keep]" if n == keeper else f"copy · `{W.fmt_score(m, float(sc))}`"
-                        st.markdown(f"{badge}  \n{it.width}×{it.height} · {it.size_bytes / 1024:.0f} KB")
-                        st.caption(W.short(n), help=n)
-    st.caption("Suggested keeper: the most pixels, then the largest file, then the first name. Scores under the "
-               f"copies are to the keeper, in {m.unit}.")
+def _results(thr: float) -> None:
+    max_pairs = config.budgets().max_pairs  # part of the result's identity: a cut list is not the full one
+    dup = S.memo(fk + ("dup", float(thr), max_pairs),
+                 lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs))
+    keep = dup.keep_set()
 
-pairs_title = (f"The closest {len(dup.pairs):,} of {dup.total_pairs:,} duplicate pairs" if dup.truncated
-               else f"All {len(dup.pairs):,} duplicate pairs")
-with st.expander(pairs_title):
-    W.paged_table(dup.pairs, key="dup_pairs", hide_index=True, width="stretch",
-                  column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g")})
+    c = layout.grid("dup_metrics").columns(4)
+    c[0].metric("Images", len(feats))
+    c[1].metric("Duplicate pairs", dup.total_pairs)
+    c[2].metric("Groups", dup.n_groups)
+    c[3].metric("Removable copies", len(feats) - len(keep), help="Images in groups that are not the suggested keeper.")
+    if dup.truncated:
+        st.warning(dup.message, icon=":material/content_cut:")
+
+    # ------------------------------------------------------------------------------------------- downloads
+    # data as callables: built only when clicked (the JSON takes ~0.1 s at 2,000 images, on every slider move otherwise)
+    skipped = list(ds.skipped) + list(feats.skipped)
+    stem = f"duplicates_{m.name}_{T.fmt(m, params, thr)}"
+    d1, d2, d3 = st.columns(3)
+    d1.download_button("Groups (CSV)", data=lambda: export.groups_csv(dup), file_name=f"{stem}.csv", mime="text/csv",
+                       on_click="ignore", width="stretch", key="dl_csv", icon=":material/download:")
+    d2.download_button("Groups (JSON)", data=lambda: export.duplicates_json(dup, m.name, thr, skipped),
+                       file_name=f"{stem}.json", mime="application/json", on_click="ignore", width="stretch", icon=":material/download:",
+                       key="dl_json", help="Same shape as `python -m core duplicates --json`.")
+    d3.download_button(f"De-duplicated set (.zip, {len(keep)} images)", data=lambda: export.dedup_zip(dup, ds.items),
+                       file_name=f"deduplicated_{m.name}_{T.fmt(m, params, thr)}.zip", mime="application/zip", on_click="ignore", icon=":material/folder_zip:",
+                       width="stretch", key="dl_zip", help="One copy per group (the suggested one) plus every image "
+                                                           "without duplicates, as the original files.")
+
+    # ------------------------------------------------------------------------------------------- copies per image
+    st.subheader("Copies per image")
+    cc1, cc2 = st.columns([3, 2])
+    with cc1:
+        st.plotly_chart(copies_bar(dup.copies), key="copies_chart", config={"displaylogo": False})
+    with cc2:
+        tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
+        W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch", height=min(600, 38 + 35 * len(tbl)),
+                      column_config={"copies": st.column_config.NumberColumn("other copies", width="small"),
+                                     "name": st.column_config.TextColumn("image", width="medium")})
+
+    # ------------------------------------------------------------------------------------------- groups
+    st.subheader(f"{dup.n_groups} groups" if dup.n_groups != 1 else "1 group")
+    if dup.n_groups == 0:
+        st.info("No two images are within the threshold. Move the slider towards "
+                + ("lower" if m.higher_is_closer else "higher") + " values to find more.")
+    else:
+        members = dup.group_members()
+        per_page = 12
+        pages = max(1, math.ceil(len(members) / per_page))
+        page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="dup_page")) if pages > 1 else 1
+        by_name = {it.name: it for it in ds.items}
+        labels = S.groups_by_name(ds) if ds.has_labels else None
+        for g in members[(page - 1) * per_page: page * per_page]:
+            names = g["members"]
+            keeper = g["keep"]
+            idx = [feats.index(n) for n in names]
+            to_keep = feats.pairwise(feats.data[[feats.index(keeper)]], feats.data[idx])[0]
+            with st.container(border=True):
+                head = (f"**Group {g['group_id']}** · {len(names)} images · keep :material/star: "
+                        f"**{md_escape(W.short(keeper, 40))}**")
+                if labels is not None:
+                    counts = Counter(str(labels.get(n)) for n in names)
+                    head += " · labels: " + ", ".join(f"{md_escape(k)} ×{v}" for k, v in counts.most_common())
+                st.markdown(head)
+                ncols = min(6, max(4, len(names)))
+                box = layout.grid(f"dup_group_{g['group_id']}")
+                for s in range(0, len(names), ncols):
+                    cols = box.columns(ncols)
+                    for col, n, sc in zip(cols, names[s:s + ncols], to_keep[s:s + ncols]):
+                        it = by_name[n]
+                        with col:
+                            st.image(W.item_thumb(ds, n), width="stretch")
+                            badge = ":orange-badge[:material/star: keep]" if n == keeper else f"copy · `{W.fmt_score(m, float(sc))}`"
+                            st.markdown(f"{badge}  \n{it.width}×{it.height} · {it.size_bytes / 1024:.0f} KB")
+                            st.caption(md_escape(W.short(n)), help=md_escape(n))
+        st.caption("Suggested keeper: the most pixels, then the largest file, then the first name. Scores under the "
+                   f"copies are to the keeper, in {m.unit}.")
+
+    pairs_title = (f"The closest {len(dup.pairs):,} of {dup.total_pairs:,} duplicate pairs" if dup.truncated
+                   else f"All {len(dup.pairs):,} duplicate pairs")
+    with st.expander(pairs_title):
+        W.paged_table(dup.pairs, key="dup_pairs", hide_index=True, width="stretch",
+                      column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g")})
+
+
+at_threshold()
 S.show_skipped(ds, feats)

@@ -9,11 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from core import experiments as E
+from core import export
 from core.article import ARTICLE_SCIPY_NUMPY, TABLE_CAPTIONS, article_table
 from core.charts import experiments as C
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.transforms import TRANSFORMS
 from ui import session as S
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 
@@ -52,7 +54,7 @@ def _progress_bar(label: str):
 
     def cb(done: int, total: int, msg: str = "") -> None:
         frac = min(1.0, done / total) if total else 1.0
-        bar.progress(frac, text=f"{label} — {msg} ({time.perf_counter() - t0:.0f} s)")
+        bar.progress(frac, text=f"{label} — {md_escape(msg)} ({time.perf_counter() - t0:.0f} s)")
 
     return cb, bar
 
@@ -65,9 +67,15 @@ def _dataset_for(source: str):
 
 def _dataset_picker(key: str, default: str):
     keys = list(SOURCES)
-    ds_cur = S.current_dataset()
+    ds_cur = S.user_dataset()
     labels = dict(SOURCES)
-    labels["current"] = f"Sidebar dataset ({ds_cur.name}, {len(ds_cur.items)} images)"
+    if ds_cur is None or not ds_cur.items:  # the visitor's source has no usable image: not offered (no fallback)
+        keys.remove("current")
+        default = default if default in keys else keys[0]
+        if st.session_state.get(f"{key}::source") not in keys:
+            st.session_state.pop(f"{key}::source", None)
+    else:
+        labels["current"] = f"Sidebar dataset ({md_escape(ds_cur.name)}, {len(ds_cur.items)} images)"  # radio: Markdown
     src = st.radio("Dataset", keys, index=keys.index(default), key=f"{key}::source", format_func=labels.get,
                    horizontal=True)
     return src, _dataset_for(src)
@@ -85,7 +93,7 @@ def _run_button(key: str, have: bool, disabled: bool = False) -> bool:
 
 
 def _download(df: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button("Download CSV", data=df.to_csv(index=False).encode("utf-8"), file_name=name, mime="text/csv",
+    st.download_button("Download CSV", data=export.frame_csv(df), file_name=name, mime="text/csv",
                        icon=":material/download:", key=f"{key}::csv")
 
 
@@ -198,7 +206,9 @@ def _sweep_images(source: str, n: int):
     if source == "demo":
         imgs, names = _demo_sweep_images(n)
         return imgs, names, "demo", []
-    ds = S.current_dataset()
+    ds = S.user_dataset()
+    if ds is None or not ds.items:  # the visitor's source has no usable image: no fallback to other photos
+        return [], [], "none", list(getattr(ds, "skipped", []))
     imgs, names, skipped = E.sweep_images_from_dataset(ds, n)
     return imgs, names, S.dataset_fingerprint(ds), skipped
 
@@ -227,10 +237,10 @@ def sweep_section() -> None:
     try:
         imgs, img_names, fp, skipped = _sweep_images(src, int(n))
     except Exception as e:  # unreadable demo sources should never happen; user data reports its own skips
-        st.error(f"Could not read the images: {e}")
+        st.error(f"Could not read the images: {md_escape(e)}")
         return
     if skipped:
-        st.caption(f"Skipped {len(skipped)} unreadable file(s): " + ", ".join(s.file for s in skipped[:5]))
+        st.caption(f"Skipped {len(skipped)} unreadable file(s): " + ", ".join(md_escape(s.file) for s in skipped[:5]))
     if not imgs:
         st.info("No usable images for the sweep.")
         return
@@ -259,7 +269,7 @@ def sweep_section() -> None:
     piv = bp.pivot(index="transform", columns="method", values="breaks_at").reindex(
         [t for t in TRANSFORMS if t in set(bp["transform"])])[list(dict.fromkeys(bp["method"]))]
     piv.index = [f"{TRANSFORMS[t].label} ({TRANSFORMS[t].unit})" for t in piv.index]
-    st.dataframe(piv, width="stretch", key=f"{key}::breaks")
+    st.dataframe(piv.astype(object).where(piv.notna(), ""), width="stretch", key=f"{key}::breaks")
     _download(sweep, "experiment_robustness_sweep.csv", key)
 
 
@@ -321,7 +331,7 @@ def scipy_section() -> None:
 tab1, tab2, tab3 = st.tabs(["1 · Speed and accuracy", "2 · Robustness to transformations", "3 · scipy vs numpy"])
 with tab1:
     st.subheader("Experiment 1 — speed and accuracy")
-    speed_section("exp1", "current" if (not S.using_demo() and S.current_dataset().has_labels) else "consecutive", 1)
+    speed_section("exp1", "current" if (not S.using_demo() and getattr(S.user_dataset(), "has_labels", False)) else "consecutive", 1)
 with tab2:
     st.subheader("Experiment 2a — a multi-view set (4 re-shots per scene)")
     st.caption("Like the article's SFBench: every group is four photos of one scene from different viewpoints "

@@ -6,8 +6,10 @@ import streamlit as st
 
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.search import search
+from ui import layout
 from ui import session as S
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/photo_library: Duplicate Image Finder")
@@ -16,6 +18,12 @@ st.markdown(
     "rotated a little, brightened, mirrored or re-shot from another angle — and see **how the classic ways of "
     "comparing images behave**: raw pixels (Euclidean, cosine), structure (SSIM), perceptual hashes and CNN "
     "features. Everything runs on the built-in demo photos; use the sidebar to try your own.")
+
+_mine = S.user_dataset()
+if not S.using_demo() and (_mine is None or not _mine.items):
+    st.info("Your own images are not ready: " + ("nothing given yet" if _mine is None else "none of your files is a "
+            "usable image (see the skipped list on any page)") + ". The example below uses the built-in demo "
+            "photos, and says so.", icon=":material/info:")
 
 # ------------------------------------------------------------------------------------------- ready example
 EXAMPLE_METHOD = "ahash"  # fast: hashes 38 photos in ~0.1 s, so the page never waits for the CNN
@@ -28,7 +36,7 @@ qname, qbytes = S.demo_query_bytes()
 qrow, _, err = W.query_row({"kind": "demo", "name": qname, "data": qbytes}, feats)
 thr = m.threshold_spec(params).default
 if err:
-    st.error(err)
+    st.error(md_escape(err))
 else:
     res = search(qrow, feats, thr, top_k=5)
     truth = {n: g == "coffee" for n, g in S.groups_by_name(ds).items()}
@@ -67,8 +75,14 @@ for fam in dict.fromkeys(m.family for m in REGISTRY):
                        + (f" · [source]({mm.source})" if mm.source else ""))
 
 st.subheader("Pages")
-c = st.columns(4)
-c[0].page_link("pages/search.py", label="**Search** — one query, ranked matches", icon=":material/search:")
-c[1].page_link("pages/duplicates.py", label="**Duplicates** — groups, copies, downloads", icon=":material/filter_none:")
-c[2].page_link("pages/compare.py", label="**Compare methods** — all methods, one query", icon=":material/view_column:")
-c[3].page_link("pages/threshold.py", label="**Threshold explorer** — choose a threshold", icon=":material/tune:")
+_PAGES = [("pages/search.py", "Search", "one query, ranked matches", ":material/search:"),
+          ("pages/duplicates.py", "Duplicates", "groups, copies, downloads", ":material/filter_none:"),
+          ("pages/compare.py", "Compare methods", "every method, one query", ":material/view_column:"),
+          ("pages/threshold.py", "Threshold explorer", "choose a threshold", ":material/tune:"),
+          ("pages/experiments.py", "Experiments", "the article's three experiments", ":material/science:"),
+          ("pages/robustness.py", "Robustness lab", "one edit, every method", ":material/rotate_90_degrees_ccw:")]
+cols = layout.grid("home_pages").columns(3)
+for i, (path, title, what, icon) in enumerate(_PAGES):
+    with cols[i % 3].container(border=True):  # a card per page: the whole label is shown, never cut
+        st.page_link(path, label=f"**{title}**", icon=icon)
+        st.caption(what)

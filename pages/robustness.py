@@ -19,6 +19,7 @@ from core.demo import DISTRACTOR_SOURCES, GROUP_SOURCES, sources_path
 from core.methods import ARTICLE, METHODS, REGISTRY
 from ui import session as S
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 
@@ -92,7 +93,7 @@ digest = hashlib.sha256(data).hexdigest()
 try:
     original = _decode(digest, data)
 except I.ImageError as e:
-    st.error(f"{label} cannot be used: {e.reason}")
+    st.error(f"{md_escape(label)} cannot be used: {md_escape(e.reason)}")
     st.stop()
 
 # ------------------------------------------------------------------------------------------------ controls
@@ -123,7 +124,7 @@ scores = E.score_copies(rows, copy, methods, thresholds)
 n_match = int(scores["match"].sum())
 
 c_orig, c_copy, c_scores = st.columns([1, 1, 2.6])
-c_orig.image(_jpeg(original), caption=f"original — {label} ({original.width}×{original.height})", width="stretch")
+c_orig.image(_jpeg(original), caption=f"original — {md_escape(label)} ({original.width}×{original.height})", width="stretch")
 c_copy.image(_jpeg(copy), caption=f"{tr.label} {strength:g} {tr.unit} ({copy.width}×{copy.height})",
              width="stretch")
 with c_scores:
@@ -138,7 +139,10 @@ with c_scores:
     })
     st.dataframe(show, hide_index=True, width="stretch", key="lab::scores",
                  column_config={"method": st.column_config.TextColumn(width="medium"),
-                                "unit": st.column_config.TextColumn(width="medium")})
+                                "score": st.column_config.TextColumn(width="small"),
+                                "threshold": st.column_config.TextColumn(width="small"),
+                                "verdict": st.column_config.TextColumn(width="small"),
+                                "unit": st.column_config.TextColumn(width="large")})
 
 # ------------------------------------------------------------------------------------------------ curve
 curve = _curve(digest, tname, tuple(names), tuple(sorted(thresholds.items())), original)

@@ -5,61 +5,67 @@ import streamlit as st
 
 from core import demo
 from core.search import search
+from ui import cli_command
 from ui import session as S
+from ui import threshold as T
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/search: Search")
 ds = S.current_dataset()
 m, params = S.current_method()
-st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar)")
+st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar)")
 
 q = W.query_panel(ds, key="search")
-c1, c2 = st.columns([3, 1])
-with c1:
-    thr = S.threshold_slider(m, params, key="search_thr")
-with c2:
-    top_k = st.number_input("Top-k matches", min_value=1, max_value=max(1, len(ds.items)), value=min(10, len(ds.items)),
-                            step=1, key="search_topk")
-
 feats = S.cached_features(ds, m, params)
-row, exclude, err = W.query_row(q, feats)
+S.require_features(ds, feats)
+row, exclude, err = W.query_row(q, feats, ds)
 if err:
-    st.error(err)
+    st.error(md_escape(err))
     st.stop()
-if len(feats) == 0:
-    st.warning("No usable images in this dataset.")
-    st.stop()
+if exclude is not None and q["kind"] != "dataset":
+    st.caption(f":material/info: The query itself is in the set (as {W.short(exclude, 60)}): it is left out of the "
+               "ranking and the match count. Byte-identical copies under other names still count.")
 
-ranked_all = search(row, feats, thr, top_k=None, exclude=exclude)
-res = ranked_all.head(int(top_k))
-truth = None
-groups = S.groups_by_name(ds)
-if ds.has_labels:
-    qgroup = groups.get(q["name"]) if q["kind"] == "dataset" else (
-        demo.DEMO_QUERY_GROUP if q["kind"] == "demo" else None)
-    if qgroup is not None:
-        truth = {n: g == qgroup for n, g in groups.items()}
 
-n_match_top = int(res["match"].sum())
-n_match_all = int(ranked_all["match"].sum())
-st.markdown(f"#### {n_match_top} of the top {len(res)} match at threshold {thr:g}"
-            + (f" · {n_match_all} in the whole set" if n_match_all != n_match_top else ""))
-W.gallery(res, ds, m, columns=5, key="search_res", on_pick=W.pick_dataset_query, truth=truth)
+@st.fragment
+def results() -> None:
+    """Slider, top-k and the ranking: a slider move reruns only this part (no sidebar, query panel or picker)."""
+    if W.current_query(ds) != q:  # "Use as query" in the gallery below: the whole page shows the new query
+        st.rerun()
+    c1, c2 = st.columns([3, 1])
+    with c1:
+        thr = S.threshold_slider(m, params, key="search_thr")
+    with c2:
+        top_k = st.number_input("Top-k matches", min_value=1, max_value=max(1, len(ds.items)),
+                                value=min(10, len(ds.items)), step=1, key="search_topk")
+    ranked_all = search(row, feats, thr, top_k=None, exclude=exclude)
+    res = ranked_all.head(int(top_k))
+    truth = None
+    groups = S.groups_by_name(ds)
+    if ds.has_labels:
+        qgroup = groups.get(q["name"]) if q["kind"] == "dataset" else (
+            demo.DEMO_QUERY_GROUP if q["kind"] == "demo" else None)
+        if qgroup is not None:
+            truth = {n: g == qgroup for n, g in groups.items()}
+    n_match_top = int(res["match"].sum())
+    n_match_all = int(ranked_all["match"].sum())
+    st.markdown(f"#### {n_match_top} of the top {len(res)} match at threshold {T.fmt(m, params, thr)}"
+                + (f" · {n_match_all} in the whole set" if n_match_all != n_match_top else ""))
+    W.gallery(res, ds, m, columns=5, key="search_res", on_pick=W.pick_dataset_query, truth=truth)
+    with st.expander("Results as a table"):
+        st.dataframe(res.assign(file=res["name"]).drop(columns=["name"]), hide_index=True, width="stretch",
+                     column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g"),
+                                    "match": st.column_config.CheckboxColumn("match")})
+    cli_command.render("search", m, params, thr, query=q, top_k=int(top_k))
 
-with st.expander("Results as a table"):
-    st.dataframe(res.assign(file=res["name"]).drop(columns=["name"]), hide_index=True, width="stretch",
-                 column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g"),
-                                "match": st.column_config.CheckboxColumn("match")})
+
+results()
 
 with st.expander("Pick the query from the dataset (click a thumbnail's button)", expanded=q["kind"] != "dataset"):
     W.thumbnail_picker(ds, W.pick_dataset_query, key="search_pick",
                        selected=q["name"] if q["kind"] == "dataset" else None)
 
-secs = getattr(feats, "ui_seconds", None)
-# Time and cache counts only in local mode: on a hosted demo they would tell a visitor whether someone else had
-# already processed the same photos (the feature cache is shared by content hash).
-stats = f" in {secs:.1f} s ({feats.n_cached} from the feature cache)" if secs is not None and S.local_mode() else ""
-st.caption(f"{len(feats)} images encoded with {m.label}{stats}. Moving the slider re-ranks only: nothing is "
-           "re-encoded.")
+st.caption(W.encoding_caption(feats, m))
 S.show_skipped(ds, feats)

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import streamlit as st
 
 from core.charts import nearest_neighbour_histogram, pair_score_histogram, prf_curve
 from core.evaluation import labelled_pair_scores, suggest_threshold, threshold_sweep
 from core.search import nearest_neighbours
+from ui import review
 from ui import session as S
+from ui import threshold as T
 from ui import widgets as W
+from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/tune: Threshold explorer")
 ds = S.current_dataset()
 m, params = S.current_method()
-st.caption(f"Dataset: **{ds.name}** ({len(ds.items)} images) · method: **{m.label}** — {m.unit}, "
+st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** — {m.unit}, "
            f"{'higher' if m.higher_is_closer else 'lower'} = closer. The threshold you set here is used by every "
            "page.")
 
 feats = S.cached_features(ds, m, params)
+S.require_features(ds, feats)
 fk = S.features_key(ds, m, params)
 spec = m.threshold_spec(params)
 thr = S.threshold_slider(m, params, key="thr_thr")
@@ -31,6 +37,27 @@ def _use(value: float) -> None:
     st.session_state["_thr_applied"] = value
 
 
+def suggestion_reason(sweep, at, brow, m, params) -> str:
+    """Why the suggested threshold: the F1 it gains over the current one, the pairs it adds or drops, and the range
+    of thresholds that all reach the best F1 (the suggestion is its middle, away from a knife edge)."""
+    f1 = sweep["f1"].to_numpy()
+    best_rows = sweep["threshold"].to_numpy()[f1 >= np.nanmax(f1) - 1e-12]
+    lo, hi = T.fmt(m, params, best_rows.min()), T.fmt(m, params, best_rows.max())
+    span = (f"Every threshold from {lo} to {hi} reaches F1 {brow['f1']:.2f}; the suggestion is the middle of that "
+            "range, so a slightly different photo does not fall off an edge. ") if lo != hi else ""
+    d_tp, d_fp = int(brow["tp"] - at["tp"]), int(brow["fp"] - at["fp"])
+    if abs(float(brow["threshold"]) - float(at["threshold"])) < 1e-12:
+        return span + f"The current threshold is the suggested one (F1 {brow['f1']:.2f})."
+    moves = []
+    if d_tp:
+        moves.append(f"{'finds' if d_tp > 0 else 'loses'} {abs(d_tp)} true duplicate pair{'s' if abs(d_tp) != 1 else ''}")
+    if d_fp:
+        moves.append(f"{'adds' if d_fp > 0 else 'drops'} {abs(d_fp)} wrong pair{'s' if abs(d_fp) != 1 else ''}")
+    gain = float(brow["f1"]) - (float(at["f1"]) if np.isfinite(at["f1"]) else 0.0)
+    return span + (f"Compared with the current threshold it gains {gain:+.2f} F1 ({_fmt(at['f1'])} → "
+                   f"{brow['f1']:.2f})" + (": it " + " and ".join(moves) if moves else "") + ".")
+
+
 def _fmt(x) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
@@ -38,27 +65,32 @@ def _fmt(x) -> str:
 if ds.has_labels:
     gbn = S.groups_by_name(ds)
     lk = S.labels_key(ds)
-    sweep = S.memo(fk + ("sweep", lk), lambda: threshold_sweep(feats, gbn))
+    sweep = S.memo(fk + ("sweep", lk, "slider-grid"), lambda: threshold_sweep(feats, gbn, grid=T.grid(m, params)))
     pairs = S.memo(fk + ("pairs", lk), lambda: labelled_pair_scores(feats, gbn))
     best = suggest_threshold(sweep)
     # metrics at the current threshold: the sweep row at or just inside it
     at = sweep.iloc[(sweep["threshold"] - float(thr)).abs().argsort().iloc[0]]
     c = st.columns(5)
-    c[0].metric("Current threshold", f"{thr:g}", help=f"default {spec.default:g}")
+    c[0].metric("Current threshold", T.fmt(m, params, thr), help=f"default {T.fmt(m, params, spec.default)}")
     c[1].metric("Precision", _fmt(at["precision"]), help="share of pairs called duplicates that truly are")
     c[2].metric("Recall", _fmt(at["recall"]), help="share of true duplicate pairs that are found")
     c[3].metric("F1", _fmt(at["f1"]))
     if best is not None:
+        best = T.snap(m, params, best)
         brow = sweep.iloc[(sweep["threshold"] - best).abs().argsort().iloc[0]]
-        c[4].metric("Suggested (best F1)", f"{best:g}", help=f"F1 {brow['f1']:.2f} at {best:g}")
+        c[4].metric("Suggested (best F1)", T.fmt(m, params, best), help=f"F1 {brow['f1']:.2f} at "
+                    f"{T.fmt(m, params, best)}")
         b1, b2 = st.columns([1, 3])
-        b1.button(f"Use this threshold ({best:g})", type="primary", key="use_suggested", on_click=_use,
+        b1.button(f"Use this threshold ({T.fmt(m, params, best)})", type="primary", key="use_suggested", on_click=_use,
                   args=(best,), disabled=bool(abs(float(thr) - best) < 1e-12), width="stretch")
-        b2.button(f"Back to the default ({spec.default:g})", key="use_default", on_click=_use, args=(spec.default,))
+        b2.button(f"Back to the default ({T.fmt(m, params, spec.default)})", key="use_default", on_click=_use,
+                  args=(spec.default,))
+        st.caption(":material/lightbulb: " + suggestion_reason(sweep, at, brow, m, params))
     else:
         c[4].metric("Suggested", "–", help="no threshold finds any true duplicate pair")
     if st.session_state.pop("_thr_applied", None) is not None:
-        st.success(f"Threshold {S.current_threshold(m, params):g} applied to Search, Duplicates and Compare.")
+        st.success(f"Threshold {T.fmt(m, params, S.current_threshold(m, params))} applied to Search, Duplicates and "
+                   "Compare.")
 
     n_dup = int(pairs["duplicate"].sum())
     st.plotly_chart(pair_score_histogram(pairs, m, thr, best, params), key="thr_hist", config={"displaylogo": False})
@@ -77,11 +109,12 @@ else:
     nn = S.memo(fk + ("nn",), lambda: nearest_neighbours(feats))
     n_match = int(m.is_match(nn["score"].to_numpy(), thr).sum()) if len(nn) else 0
     c = st.columns(3)
-    c[0].metric("Current threshold", f"{thr:g}", help=f"default {spec.default:g}")
+    c[0].metric("Current threshold", T.fmt(m, params, thr), help=f"default {T.fmt(m, params, spec.default)}")
     c[1].metric("Images with a match", f"{n_match} / {len(nn)}")
-    c[2].metric("Default", f"{spec.default:g}")
+    c[2].metric("Default", T.fmt(m, params, spec.default))
     st.plotly_chart(nearest_neighbour_histogram(nn, m, thr, params), key="thr_nn", config={"displaylogo": False})
     with st.expander("Nearest neighbours as a table"):
         W.paged_table(nn.sort_values("score", ascending=not m.higher_is_closer), key="thr_nn_table",
                       hide_index=True, width="stretch")
+review.render(ds, feats, m, params, thr, fk)
 S.show_skipped(ds, feats)

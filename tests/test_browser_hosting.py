@@ -63,7 +63,8 @@ def non_loopback_ipv4() -> str | None:
 
 
 def _sidebar_state(page) -> tuple[list[str], int, str]:
-    options = [t.strip() for t in page.locator(f'{SIDEBAR} [data-testid="stRadioOption"]').all_inner_texts()]
+    options = [t.strip() for t in page.locator(f'{SIDEBAR} [data-testid="stRadio"]').first.locator(
+        '[data-testid="stRadioOption"]').all_inner_texts()]  # the first radio: the source (then the intents)
     return options, page.locator(f'{SIDEBAR} [data-testid="stTextInput"]').count(), B.sidebar_text(page)
 
 

@@ -62,7 +62,8 @@ def test_search_json(dataset, which, tmp_path):
                          cache_dir=tmp_path)
     assert code == 0, err
     j = json.loads(out)
-    assert set(j) == {"query", "method", "threshold", "results", "skipped"}
+    assert set(j) == {"query", "method", "threshold", "query_in_set", "results", "skipped"}
+    assert j["query_in_set"] is None  # the query file is not in the set
     assert j["method"] == "ahash" and j["threshold"] == METHODS["ahash"].threshold_spec().default
     assert [r["rank"] for r in j["results"]] == [1, 2, 3]
     assert all(set(r) == {"rank", "name", "score", "match"} for r in j["results"])

@@ -28,6 +28,11 @@ from core.datasets import Limits
 
 from photos import jpeg_bytes, near_copy, photo
 
+
+def _shown(elements) -> list[str]:
+    """The Markdown of message elements as displayed: visitor text is backslash-escaped (ui.text.md_escape)."""
+    return [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", e.value) for e in elements]
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 TIMEOUT = 120
@@ -149,7 +154,7 @@ def test_weights_path_input_only_in_local_mode(monkeypatch, tmp_path):
     secret.write_bytes(b"not weights")
     box.set_value(str(secret)).run()
     assert not at.exception
-    assert any("refused" in w.value and "DUPFINDER_ALLOWED_ROOTS" in w.value for w in at.sidebar.warning)
+    assert any("refused" in w and "DUPFINDER_ALLOWED_ROOTS" in w for w in _shown(at.sidebar.warning))
     assert at.session_state["_method"][1]["weights"] is None
 
 
@@ -165,7 +170,7 @@ def test_label_csv_is_never_a_typed_path(request_from_localhost):
         "Auto (GROUND_TRUTH.csv, else folders, else none)", "CSV: file,group (GROUND_TRUTH.csv or upload)",
         "Folders: each sub-folder is a group", "consecutive:K (sorted names, every K files)", "None (unlabelled)"]
     assert not at.sidebar.text_input
-    assert any("no GROUND_TRUTH.csv" in w.value for w in at.sidebar.warning)  # it looked in the upload only
+    assert any("no GROUND_TRUTH.csv" in w for w in _shown(at.sidebar.warning))  # it looked in the upload only
 
 
 def test_cache_statistics_only_in_local_mode(monkeypatch):
@@ -274,7 +279,7 @@ def test_folder_source_in_the_app_keeps_to_the_allow_list(monkeypatch, tmp_path)
     def errors_for(path) -> list[str]:
         at.sidebar.text_input(key="ds_folder").set_value(str(path)).run()
         assert not at.exception
-        return [e.value for e in at.sidebar.error]
+        return _shown(at.sidebar.error)
 
     (err,) = errors_for(outside)
     assert err.startswith("Folder refused") and "DUPFINDER_ALLOWED_ROOTS" in err

@@ -153,7 +153,8 @@ def test_float_and_int32_scaling():
 @pytest.mark.parametrize("maker", [C.animated_gif_bytes, C.animated_webp_bytes, C.multipage_tiff_bytes])
 def test_first_frame_of_animations(maker):
     data = maker()
-    assert probe(data).frames == 3
+    assert probe(data, count_frames=True).frames == 3
+    assert probe(data).frames == (3 if maker is C.animated_webp_bytes else None)  # GIF/TIFF: not walked
     px = np.asarray(open_image(data))[5, 5].astype(int)
     assert px[0] > 200 and px[1] < 50 and px[2] < 50  # frame 0 is red
 

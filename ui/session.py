@@ -31,7 +31,10 @@ from core import folder_access
 from core.encoding import Features, encode_dataset
 from core.methods import ARTICLE, METHODS, REGISTRY, Method
 
+from . import empty, intent, uploads, url_state
+from . import threshold as _threshold
 from .caching import ByteLRU
+from .text import md_escape
 
 # ------------------------------------------------------------------------------------------------ constants
 DEMO_SETS: dict[str, tuple[str, Callable]] = {
@@ -54,7 +57,6 @@ DEFAULT_METHOD = "ahash"
 K_SOURCE, K_DEMO, K_UPLOAD, K_FOLDER = "ds_source", "ds_demo", "ds_upload", "ds_folder"
 K_LABELS, K_K, K_CSV = "ds_labels", "ds_k", "ds_csv"
 K_METHOD = "method"
-_THR_PREFIX = "thr::"
 
 
 # ------------------------------------------------------------------------------------------------ entry guard
@@ -171,28 +173,15 @@ def _load_progress(label: str):
 
 
 def _uploaded_dataset(files) -> D.Dataset | None:
-    """Load the uploads of this session (cached in session_state, so it is per user and freed with the session).
-    One .zip -> load_zip (folders inside may carry labels); anything else -> load_files."""
-    if not files:
-        return None
-    sig = tuple((getattr(f, "file_id", None) or f.name, f.size) for f in files)
-    cached = st.session_state.get("_ds_upload_cache")
-    if cached and cached[0] == sig:
-        return cached[1]
-    cb, done = _load_progress("Reading uploads")
-    try:
-        zips = [f for f in files if f.name.lower().endswith(".zip")]
-        if len(files) == 1 and zips:
-            f = zips[0]
-            ds = D.load_zip(f.getvalue(), labels=None, progress=cb, name=f.name.rsplit(".", 1)[0])
-        else:
-            ds = D.load_files([(f.name, f.getvalue()) for f in files], labels=None, progress=cb, name="uploads")
-    except D.DatasetError as e:
-        st.session_state["_ds_error"] = f"Upload refused: {e}"
-        ds = None
-    finally:
-        done()
-    st.session_state["_ds_upload_cache"] = (sig, ds)
+    """The uploads of this session (kept server-side per session by :mod:`ui.uploads`, so a source switch and back
+    restores them). One .zip -> load_zip (folders inside may carry labels); anything else -> load_files."""
+    ds, err, n_kept = uploads.uploaded_dataset(files, _load_progress)
+    if err:
+        st.session_state["_ds_error"] = err
+    if n_kept:
+        st.caption(f":material/history: Your {n_kept} uploaded file{'s' if n_kept != 1 else ''} from earlier in this "
+                   "session (kept on the server for this session only).")
+        st.button("Forget them", key="ds_forget_uploads", on_click=uploads.forget, icon=":material/delete:")
     return ds
 
 
@@ -213,19 +202,26 @@ def _folder_dataset(path: str) -> D.Dataset | None:
     except OSError:
         st.session_state["_ds_error"] = f"No such folder: {path}"
         return None
+    if not os.path.isdir(path):
+        st.session_state["_ds_error"] = f"Not a folder: {path}"
+        return None
     sig = (path, st_mtime)
     cached = st.session_state.get("_ds_folder_cache")
     if cached and cached[0] == sig:
+        if cached[2]:
+            st.session_state["_ds_error"] = cached[2]
         return cached[1]
     cb, done = _load_progress("Reading folder")
+    err = None
     try:
         ds = D.load(path, labels=None, progress=cb, roots=roots)
     except D.DatasetError as e:
-        st.session_state["_ds_error"] = str(e)
+        err = str(e)
+        st.session_state["_ds_error"] = err
         ds = None
     finally:
         done()
-    st.session_state["_ds_folder_cache"] = (sig, ds)
+    st.session_state["_ds_folder_cache"] = (sig, ds, err)
     return ds
 
 
@@ -255,6 +251,19 @@ def _labelled(ds: D.Dataset, kind: str, arg, csv_bytes: bytes | None = None, sha
     return out
 
 
+def _label_csv_upload(up) -> bytes | None:
+    """The uploaded labels CSV's bytes, or None (with a message) when it is over ``DUPFINDER_MAX_CSV_BYTES``:
+    refused by its size before it is read or parsed."""
+    if up is None:
+        return None
+    cap = config.budgets().max_csv_bytes
+    if up.size > cap:
+        st.error(f"Labels CSV refused: {up.size / 2**20:.1f} MB is over the {cap / 2**20:.0f} MB limit "
+                 "(DUPFINDER_MAX_CSV_BYTES). Give one row per image: `file,group`.")
+        return None
+    return up.getvalue()
+
+
 # ------------------------------------------------------------------------------------------------ sidebar
 def _method_params_widgets(method: Method) -> dict:
     """One widget per parameter of ``method`` (keys are per method, so switching methods keeps each one's values)."""
@@ -279,7 +288,7 @@ def _method_params_widgets(method: Method) -> dict:
             text = st.text_input(p.name.replace("_", " "), value=str(p.default or ""), key=key, help=p.help)
             why = folder_access.refusal(text, config.allowed_roots()) if text else None
             if why:
-                st.warning(f"{p.name.replace('_', ' ')} refused: {why}")
+                st.warning(f"{p.name.replace('_', ' ')} refused: {md_escape(why)}")
             values[p.name] = text if text and not why else p.default
     return values
 
@@ -291,9 +300,10 @@ def sidebar() -> None:
     resulting dataset is stored in ``st.session_state["_dataset"]``.
     """
     st.session_state.pop("_ds_error", None)
+    sources = list(SOURCES if local_mode() else SOURCES[:2])  # the folder source reads server paths
+    url_state.restore(sources, list(DEMO_SETS), K_SOURCE, K_DEMO, K_METHOD)  # a reload / shared link: once
     with st.sidebar:
         st.markdown("### :material/photo_library: Images")
-        sources = list(SOURCES if local_mode() else SOURCES[:2])  # the folder source reads server paths
         if st.session_state.get(K_SOURCE) not in sources:
             st.session_state[K_SOURCE] = sources[0]
         source = st.radio("Dataset", sources, key=K_SOURCE, horizontal=False, label_visibility="collapsed")
@@ -306,16 +316,21 @@ def sidebar() -> None:
             st.session_state["_dataset"] = demo_dataset(kind)
         else:
             if source == "Upload images":
-                files = st.file_uploader("Images, or one .zip (sub-folders may be groups)", accept_multiple_files=True,
-                                         key=K_UPLOAD, help="Any file is accepted: files that are not usable images "
-                                                            "are listed with the reason they were skipped.")
+                # many files become many chips: folded away once they are loaded, so the method stays in sight
+                n_up = len(st.session_state.get(K_UPLOAD) or [])
+                box = st.expander(f"Your {n_up} files (add or remove)", icon=":material/upload_file:") \
+                    if n_up > 6 else st.container()
+                files = box.file_uploader("Images, or one .zip (sub-folders may be groups)", accept_multiple_files=True,
+                                          key=K_UPLOAD, on_change=uploads.mark_changed,
+                                          help="Any file is accepted: files that are not usable images are listed "
+                                               "with the reason they were skipped.")
                 ds = _uploaded_dataset(files)
             else:
                 path = st.text_input("Folder on this computer", key=K_FOLDER, placeholder="/path/to/photos")
                 ds = _folder_dataset(path) if path else None
             if st.session_state.get("_ds_error"):
-                st.error(st.session_state["_ds_error"])
-            if ds is not None:
+                st.error(md_escape(st.session_state["_ds_error"]))
+            if ds is not None and ds.items:
                 kinds = list(LABELLINGS)
                 lab = st.selectbox("Ground truth", kinds, key=K_LABELS, format_func=LABELLINGS.get,
                                    help="How to tell which images are true duplicates (for the threshold explorer "
@@ -327,46 +342,73 @@ def sidebar() -> None:
                 elif lab == "csv":
                     up = st.file_uploader("Labels CSV (file,group) — optional if the data holds GROUND_TRUTH.csv",
                                           type=["csv"], key=K_CSV)
-                    csv_bytes = up.getvalue() if up is not None else None
+                    csv_bytes = _label_csv_upload(up)
                 if lab == "auto":
                     lab, arg = _auto_labels(ds)
                 try:
                     ds = _labelled(ds, lab, arg, csv_bytes)
                 except (D.DatasetError, ValueError) as e:
-                    st.warning(f"Labels not applied: {e}")
+                    st.warning(f"Labels not applied: {md_escape(e)}")
                 for note in ds.notes[:5]:
-                    st.caption(f":material/info: {note}")
+                    st.caption(f":material/info: {md_escape(note)}")
             st.session_state["_dataset"] = ds
         cur = st.session_state.get("_dataset")
         if cur is not None:
             groups = {g for g in cur.groups() if g is not None}
-            st.caption(f"**{len(cur.items)}** images · {len(cur.skipped)} skipped · "
+            # the demo folder's label and notes files are not faults: not called "skipped" there
+            aside = (f"{len(cur.skipped)} non-image files (labels, notes)" if source == "Demo data"
+                     else f"{len(cur.skipped)} skipped")
+            st.caption(f"**{len(cur.items)}** images · {aside} · "
                        + (f"{len(groups)} labelled groups" if groups else "no labels"))
 
-        st.markdown("### :material/straighten: Method")
+        st.markdown("### :material/straighten: What are you looking for?")
+        intent.picker(K_METHOD)
         names = [m.name for m in REGISTRY]
         if st.session_state.get(K_METHOD) not in names:
             st.session_state[K_METHOD] = DEFAULT_METHOD if DEFAULT_METHOD in names else names[0]
-        name = st.selectbox("Method", names, key=K_METHOD, format_func=lambda n: METHODS[n].label,
-                            label_visibility="collapsed")
-        m = METHODS[name]
-        st.caption(f"{m.unit}, {'higher' if m.higher_is_closer else 'lower'} = closer"
-                   + (" · one of the article's six" if name in ARTICLE else ""))
-        params = _method_params_widgets(m) if m.params else {}
+        with st.expander("Method (technical)", expanded=intent.current() is None, icon=":material/tune:"):
+            name = st.selectbox("Method", names, key=K_METHOD, format_func=lambda n: METHODS[n].label,
+                                on_change=intent.clear)
+            m = METHODS[name]
+            st.caption(f"{m.unit}, {'higher' if m.higher_is_closer else 'lower'} = closer"
+                       + (" · one of the article's six" if name in ARTICLE else ""))
+            params = _method_params_widgets(m) if m.params else {}
         try:
             st.session_state["_method"] = (m, m.resolve_params(params))
         except ValueError as e:
-            st.warning(str(e))
+            st.warning(md_escape(e))  # may quote a typed value
             st.session_state["_method"] = (m, m.default_params())
+    url_state.write(source, st.session_state.get(K_DEMO), *st.session_state["_method"])
+
+
+def user_dataset() -> D.Dataset | None:
+    """The sidebar's dataset as the visitor gave it: None when nothing is given yet (or it was refused); it may have
+    no usable image. Never another source's images."""
+    ensure_app()
+    ds = st.session_state.get("_dataset")
+    if ds is None and using_demo():
+        return demo_dataset(st.session_state.get(K_DEMO) or "duplicates")
+    return ds
 
 
 def current_dataset() -> D.Dataset:
-    """The sidebar's dataset; the demo set when nothing usable has been given yet."""
-    ensure_app()
-    ds = st.session_state.get("_dataset")
+    """The sidebar's dataset, with at least one usable image.
+
+    When the visitor's source has none (nothing uploaded yet, a refused upload, a bad folder path, only unusable
+    files) the page shows the empty state instead (what is missing, every skipped file with its reason) and stops:
+    it never falls back to the demo photos under the visitor's source.
+    """
+    ds = user_dataset()
     if ds is None or not ds.items:
-        return demo_dataset("duplicates") if ds is None else ds
+        empty.stop_without_images(ds, st.session_state.get(K_SOURCE, SOURCES[0]), st.session_state.get("_ds_error"))
     return ds
+
+
+def require_features(dataset: D.Dataset, features: Features) -> None:
+    """The empty state when every image of ``dataset`` failed to decode for this method (none to compare)."""
+    if len(features) == 0:
+        empty.stop_without_images(dataset, st.session_state.get(K_SOURCE, SOURCES[0]), None,
+                                  extra_skipped=features.skipped)
 
 
 def using_demo() -> bool:
@@ -384,59 +426,21 @@ def current_method() -> tuple[Method, dict]:
 
 
 # ------------------------------------------------------------------------------------------------ threshold
-def _thr_key(method: Method, params: dict | None) -> str:
-    return _THR_PREFIX + method.params_key(params)
-
-
-def _clamp(method: Method, params, value: float) -> float:
-    spec = method.threshold_spec(params)
-    v = min(max(float(value), float(spec.min)), float(spec.max))
-    return int(round(v)) if _is_int_spec(spec) else v
-
-
-def _is_int_spec(spec) -> bool:
-    return all(float(x).is_integer() for x in (spec.min, spec.max, spec.step)) and float(spec.step) >= 1
-
-
+# The single source of truth lives in ui/threshold.py; these names stay for the pages that import them from here.
 def current_threshold(method: Method, params: dict | None = None) -> float:
-    """The shared threshold for ``method`` + ``params`` (session state), default ``threshold_spec.default``."""
-    spec = method.threshold_spec(params)
-    v = st.session_state.get(_thr_key(method, params))
-    return _clamp(method, params, spec.default if v is None else v)
+    """The shared threshold for ``method`` + ``params`` (see :func:`ui.threshold.current`)."""
+    return _threshold.current(method, params)
 
 
 def set_threshold(method: Method, params: dict | None, value: float) -> None:
-    """Apply a threshold to every page (e.g. the explorer's "Use this threshold" button)."""
-    st.session_state[_thr_key(method, params)] = _clamp(method, params, value)
+    """Apply a threshold to every page, snapped to the slider's grid (see :func:`ui.threshold.set_value`)."""
+    _threshold.set_value(method, params, value)
 
 
 def threshold_slider(method: Method, params: dict | None, *, key: str, label: str | None = None,
                      container=None) -> float:
-    """A slider bound to the shared threshold: moving it changes :func:`current_threshold` on every page.
-
-    The widget has its own key (widget state is dropped when a page does not render it); its value is copied to
-    the shared key in ``on_change`` and re-seeded from it on every run.
-    """
-    spec = method.threshold_spec(params)
-    cur = current_threshold(method, params)
-    wkey = f"{key}::{method.params_key(params)}"
-    if st.session_state.get(wkey) != cur:
-        st.session_state[wkey] = cur
-    is_int = _is_int_spec(spec)
-    direction = "higher = closer" if method.higher_is_closer else "lower = closer"
-    default = int(spec.default) if is_int else spec.default
-    lab = label or f"Threshold — {method.unit}, {direction} (default {default:g})"
-    kw = dict(min_value=int(spec.min), max_value=int(spec.max), step=int(spec.step)) if is_int else dict(
-        min_value=float(spec.min), max_value=float(spec.max), step=float(spec.step))
-
-    def _changed():
-        set_threshold(method, params, st.session_state[wkey])
-
-    target = container or st
-    target.slider(lab, key=wkey, on_change=_changed,
-                  help=f"Pairs {'at or above' if method.higher_is_closer else 'at or below'} this score count as "
-                       f"duplicates. Default {default:g} {method.unit}.", **kw)
-    return current_threshold(method, params)
+    """A slider bound to the shared threshold (see :func:`ui.threshold.slider`)."""
+    return _threshold.slider(method, params, key=key, label=label, container=container)
 
 
 # ------------------------------------------------------------------------------------------------ features
@@ -492,6 +496,7 @@ def cached_features(dataset: D.Dataset, method: Method, params: dict | None = No
             bar.empty()
         feats_seconds = time.perf_counter() - t0
         feats.ui_seconds = feats_seconds  # type: ignore[attr-defined]
+        feats.ui_encoded_at = time.time()  # type: ignore[attr-defined]  # captions say when, not just how long
         store.put(key, feats)
         return feats
 
@@ -546,4 +551,5 @@ def show_skipped(dataset: D.Dataset, features: Features | None = None) -> None:
 
 __all__ = ["app_context", "ensure_app", "cached_features", "current_dataset", "current_method", "current_threshold", "dataset_fingerprint",
            "demo_dataset", "demo_query_bytes", "features_key", "groups_by_name", "labels_key", "local_mode", "memo",
-           "set_threshold", "show_skipped", "sidebar", "threshold_slider", "using_demo"]
+           "require_features", "set_threshold", "show_skipped", "sidebar", "threshold_slider", "user_dataset",
+           "using_demo"]

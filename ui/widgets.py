@@ -19,8 +19,11 @@ from core import images as I
 from core.datasets import Dataset
 from core.encoding import Features, encode_file
 from core.methods import Method
+from core.query import self_item
 
+from . import layout
 from . import session as S
+from .text import md_escape
 
 THUMB = 200  # px, long side of gallery thumbnails (square canvas)
 #: Rows of a table sent to the browser at once (a pair list can hold ``config.budgets().max_pairs`` rows).
@@ -122,8 +125,9 @@ def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns:
         st.info("No images to rank.")
         return
     rows = list(results.itertuples(index=False))
+    box = layout.grid(key)
     for start in range(0, len(rows), columns):
-        cols = st.columns(columns)
+        cols = box.columns(columns)
         for col, r in zip(cols, rows[start:start + columns]):
             with col.container(border=True):
                 st.image(item_thumb(dataset, r.name), width="stretch")
@@ -131,7 +135,7 @@ def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns:
                 cap = short(r.name)
                 if truth is not None and r.name in truth:
                     cap += " · " + ("true duplicate" if truth[r.name] else "different picture")
-                st.caption(cap, help=r.name)
+                st.caption(md_escape(cap), help=md_escape(r.name))
                 if on_pick is not None:
                     st.button("Use as query", key=f"{key}::pick::{r.name}", on_click=on_pick, args=(r.name,),
                               width="stretch")
@@ -150,17 +154,36 @@ def thumbnail_picker(dataset: Dataset, on_pick: Callable[[str], None], *, key: s
         page = int(st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
                                    key=f"{key}::page"))
     chunk = names[(page - 1) * per_page: page * per_page]
+    box = layout.grid(key)
     for start in range(0, len(chunk), columns):
-        cols = st.columns(columns)
+        cols = box.columns(columns)
         for col, name in zip(cols, chunk[start:start + columns]):
             with col:
                 st.image(item_thumb(dataset, name, 160), width="stretch")
                 is_sel = name == selected
-                st.button(short(name, 22), key=f"{key}::{name}", on_click=on_pick, args=(name,), width="stretch",
-                          type="primary" if is_sel else "secondary", help=name,
+                st.button(md_escape(short(name, 22)), key=f"{key}::{name}", on_click=on_pick, args=(name,), width="stretch",
+                          type="primary" if is_sel else "secondary", help=md_escape(name),
                           icon=":material/check:" if is_sel else None)
     if not chunk:
         st.caption("No image matches the filter.")
+
+
+def encoding_caption(features: Features, method: Method) -> str:
+    """What the encoding cost, truthfully: "encoded just now in 11.7 s" on the run that did it, "encoded 3 min
+    ago, reused" afterwards. Times and cache counts only in local mode: on a hosted demo they would tell a visitor
+    whether someone else had already processed the same photos (the feature cache is shared by content hash)."""
+    import time
+
+    base = f"{len(features)} images encoded with {method.label}"
+    secs, at = getattr(features, "ui_seconds", None), getattr(features, "ui_encoded_at", None)
+    if not S.local_mode() or secs is None or at is None:
+        return base + ". Moving the slider re-ranks only: nothing is re-encoded."
+    ago = time.time() - at
+    cached = f"{features.n_cached} from the feature cache on disk"
+    when = "just now" if ago < 5 else (f"{ago:.0f} s ago" if ago < 120 else f"{ago / 60:.0f} min ago")
+    reuse = "" if ago < 5 else " and reused from memory since"
+    return (f"{base} {when} in {secs:.1f} s ({cached}){reuse}. Moving the slider re-ranks only: nothing is "
+            "re-encoded.")
 
 
 # ------------------------------------------------------------------------------------------------ the query
@@ -177,6 +200,11 @@ def _default_query(dataset: Dataset) -> dict:
 def current_query(dataset: Dataset) -> dict:
     """The shared query (Search and Compare pages): ``{"kind": "dataset"|"upload"|"demo", "name", "data"}``.
     A dataset pick that is not in the current dataset falls back to the default."""
+    from_url = st.session_state.pop("_url_query", None)  # a reload / shared link: a name of this set, or "demo"
+    if from_url == "demo" and S.using_demo():
+        use_demo_query()
+    elif from_url and from_url.startswith("item:") and from_url[5:] in set(dataset.names()):
+        pick_dataset_query(from_url[5:])
     q = st.session_state.get(K_QUERY)
     if q is None or (q["kind"] == "dataset" and q["name"] not in set(dataset.names())) or (
             q["kind"] == "demo" and not S.using_demo()):
@@ -198,13 +226,24 @@ def use_demo_query() -> None:
     st.session_state[K_QUERY] = {"kind": "demo", "name": name, "data": data}
 
 
+def _query_uploaded(widget_key: str) -> None:
+    """``on_change`` of a query uploader: a file put in it becomes the query (every time, the same file too)."""
+    up = st.session_state.get(widget_key)
+    if up is not None:
+        set_upload_query(up.name, up.getvalue())
+
+
 def query_thumb(dataset: Dataset, q: dict, size: int = 260) -> bytes:
     return item_thumb(dataset, q["name"], size) if q["kind"] == "dataset" else bytes_thumb(q["data"], size)
 
 
-def query_row(q: dict, features: Features) -> tuple[np.ndarray | None, str | None, str | None]:
+def query_row(q: dict, features: Features, dataset: Dataset | None = None
+              ) -> tuple[np.ndarray | None, str | None, str | None]:
     """(feature row, name to exclude, error) of the query for ``features``' method: a dataset pick reuses its row
-    (no encoding, excluded from the ranking); an uploaded file is encoded once per method + parameters."""
+    (no encoding, excluded from the ranking); an uploaded file is encoded once per method + parameters.
+
+    An uploaded query that is also in ``dataset`` (same base name and same bytes) is the query itself: its name is
+    returned to be excluded (byte-identical files under other names stay: they are real duplicates)."""
     if q["kind"] == "dataset":
         try:
             return features.data[features.index(q["name"])], q["name"], None
@@ -223,7 +262,8 @@ def query_row(q: dict, features: Features) -> tuple[np.ndarray | None, str | Non
     row = S.memo(("query", digest, m.params_key(p)), enc)
     if isinstance(row, str):
         return None, None, f"The query image cannot be read: {row}"
-    return row, None, None
+    itself = self_item(dataset.items, name=q["name"], cid=digest) if dataset is not None else None
+    return row, itself, None
 
 
 def query_panel(dataset: Dataset, *, key: str) -> dict:
@@ -233,17 +273,12 @@ def query_panel(dataset: Dataset, *, key: str) -> dict:
     with c1:
         st.image(query_thumb(dataset, q), width="stretch")
         where = {"dataset": "picked from the dataset", "upload": "uploaded", "demo": "demo query (not in the set)"}
-        st.caption(f"**Query:** {short(q['name'], 40)} — {where[q['kind']]}", help=q["name"])
+        st.caption(f"**Query:** {md_escape(short(q['name'], 40))} — {where[q['kind']]}", help=md_escape(q["name"]))
     with c2:
-        up = st.file_uploader("Upload a query image", key=f"{key}::upload",
-                              help="Any image file; or pick one from the dataset below.")
-        if up is not None:
-            data = up.getvalue()
-            sig = (up.name, hashlib.sha256(data).hexdigest())
-            if st.session_state.get(f"{key}::upload_sig") != sig:  # a new upload becomes the query once
-                st.session_state[f"{key}::upload_sig"] = sig
-                set_upload_query(up.name, data)
-                st.rerun()
+        # on_change, not "a file differing from the last one": uploading the same file again after "Use as
+        # query" must make it the query again (issue 11, item 4)
+        st.file_uploader("Upload a query image", key=f"{key}::upload", on_change=_query_uploaded,
+                         args=(f"{key}::upload",), help="Any image file; or pick one from the dataset below.")
         if S.using_demo() and q["kind"] != "demo":
             st.button("Use the demo query (a re-shot coffee cup)", key=f"{key}::demo", on_click=use_demo_query)
     return current_query(dataset)

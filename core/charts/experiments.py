@@ -24,6 +24,7 @@ from plotly.subplots import make_subplots
 
 from .. import transforms as _T
 from ..methods import METHODS, REGISTRY
+from .safe import plot_text
 
 _PALETTE = px.colors.qualitative.D3 + px.colors.qualitative.Plotly
 OURS_SYMBOL = "circle"
@@ -39,7 +40,7 @@ def method_colours() -> dict[str, str]:
 
 def _label(name: str) -> str:
     m = METHODS.get(name)
-    return m.label if m else name
+    return plot_text(m.label if m else name)
 
 
 def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
@@ -78,6 +79,7 @@ def accuracy_vs_time(table: pd.DataFrame, article: pd.DataFrame | None = None, *
         ``seconds_per_pair`` (features once, vectorised comparison).
     """
     colours = method_colours()
+    ours_label, article_label = plot_text(ours_label), plot_text(article_label)  # e.g. "ours (<dataset name>)"
     fig = go.Figure()
     ours = table[["method", "accuracy", time_col]].rename(columns={time_col: "t"})
     theirs = None
@@ -100,7 +102,7 @@ def accuracy_vs_time(table: pd.DataFrame, article: pd.DataFrame | None = None, *
     for k, r in enumerate(ours.itertuples()):
         t = r.t if (np.isfinite(r.t) and r.t > 0) else None
         fig.add_trace(go.Scatter(
-            x=[t], y=[100 * r.accuracy], mode="markers+text", name=_label(r.method), text=[r.method],
+            x=[t], y=[100 * r.accuracy], mode="markers+text", name=_label(r.method), text=[plot_text(r.method)],
             textposition=("top center", "bottom center", "middle right", "middle left")[k % 4],  # fewer collisions textfont=dict(size=11, color=colours.get(r.method, "#444")),
             legendgroup="ours", legendgrouptitle_text=ours_label,
             marker=dict(symbol=OURS_SYMBOL, size=13, color=colours.get(r.method, "#444"),

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..methods import Method
+from .safe import plot_text, plot_texts
 
 DUP_COLOUR = "#2e8b57"  # duplicate pairs / matches
 NONDUP_COLOUR = "#9aa3b0"  # non-duplicate pairs
@@ -132,7 +133,8 @@ def nearest_neighbour_histogram(nn: pd.DataFrame, method: Method, current: float
     s = nn["score"].to_numpy(dtype=float)
     bins = _bins(s, method, params)
     fig = go.Figure(go.Histogram(x=s, xbins=bins, marker_color=CURRENT_COLOUR, opacity=0.8, name="images",
-                                 customdata=np.stack([nn["name"], nn["nearest"]], axis=1) if len(nn) else None,
+                                 customdata=np.stack([plot_texts(nn["name"]), plot_texts(nn["nearest"])], axis=1)
+                                 if len(nn) else None,
                                  hovertemplate="score %{x}<br>%{y} images<extra></extra>"))
     _mark_thresholds(fig, method, current, None, (bins["start"], bins["end"]))
     n_match = int(np.sum(method.is_match(s[np.isfinite(s)], current))) if _finite(current) else None
@@ -154,6 +156,22 @@ def _strip_common_dir(names: Sequence[str]) -> list[str]:
     return names
 
 
+def middle_truncate(names: Sequence[str], width: int = 26) -> list[str]:
+    """Tick labels at most ``width`` characters, cut in the middle (``IMG_2023…_0412.jpg`` keeps the start and the
+    distinguishing end), kept unique so no two bars share a category. Long names otherwise take the plot's width:
+    the bars shrank to ~75 px (issue 11, item 8). The full name stays in the hover text."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for n in names:
+        s = n if len(n) <= width else n[: (width - 1) // 2] + "…" + n[-(width - 1 - (width - 1) // 2):]
+        base, k = s, 2
+        while s in seen:
+            s, k = f"{base} ({k})", k + 1
+        seen.add(s)
+        out.append(s)
+    return out
+
+
 def copies_bar(copies: pd.DataFrame, max_bars: int = 40) -> go.Figure:
     """Horizontal bar chart of copies per image (only images with at least one copy), most copies first.
 
@@ -163,9 +181,10 @@ def copies_bar(copies: pd.DataFrame, max_bars: int = 40) -> go.Figure:
         :attr:`core.search.Duplicates.copies`.
     """
     d = copies[copies["copies"] > 0].sort_values(["copies", "name"], ascending=[False, True]).head(max_bars)
-    labels = _strip_common_dir(list(d["name"]))
+    labels = plot_texts(middle_truncate(_strip_common_dir(list(d["name"]))))  # tick labels; full name on hover
     fig = go.Figure(go.Bar(y=labels, x=d["copies"], orientation="h", marker_color=CURRENT_COLOUR,
-                           customdata=d["name"], hovertemplate="%{customdata}<br>%{x} other copies<extra></extra>"))
+                           customdata=plot_texts(d["name"]),
+                           hovertemplate="%{customdata}<br>%{x} other copies<extra></extra>"))
     title = "Other copies of each image"
     if len(d) == 0:
         title += " — no duplicates at this threshold"
@@ -184,8 +203,8 @@ def agreement_heatmap(matrix: pd.DataFrame, title: str = "Pairwise agreement bet
     matrix : DataFrame, index and columns = method labels, values in [0, 1]
     """
     z = matrix.to_numpy(dtype=float)
-    labels_x: Sequence[str] = [str(c) for c in matrix.columns]
-    labels_y: Sequence[str] = [str(i) for i in matrix.index]
+    labels_x: Sequence[str] = plot_texts(matrix.columns)
+    labels_y: Sequence[str] = plot_texts(matrix.index)
     text = [[("" if not np.isfinite(v) else f"{v:.2f}") for v in row] for row in z]
     fig = go.Figure(go.Heatmap(z=z, x=labels_x, y=labels_y, zmin=0, zmax=1, colorscale="Blues", text=text,
                                texttemplate="%{text}", hovertemplate="%{y} vs %{x}: %{z:.2f}<extra></extra>",

@@ -43,6 +43,47 @@ def _skipped_sets(h, **sets) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------------------
 # index
 # ---------------------------------------------------------------------------------------------------------------
+ENGINES = ("local", "ray")
+
+
+class _Local:
+    """The local engine as a context manager (nothing to start or stop)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def __enter__(self):
+        return self.engine
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _engine(a, h, bar):
+    """The engine chosen by ``--engine`` (checked before the dataset is scanned): a context manager giving an
+    :data:`~core.collection.build.Engine`. Ray missing is a usage error (exit 2) naming the install command."""
+    if a.engine != "ray":
+        if a.ray_address:
+            raise h.UsageError("--ray-address needs --engine ray")
+        return _Local(local_engine(cache=not a.no_cache, progress=bar, workers=a.workers))
+    from .ray_engine import RayEngine, RayUnavailable
+
+    try:
+        return RayEngine(address=a.ray_address, workers=a.workers, progress=bar)
+    except RayUnavailable as e:
+        raise h.UsageError(str(e)) from None
+
+
+def _run_engine(h, fn):
+    """Run ``fn()`` (a build or an update); a Ray worker that cannot read the dataset is a clear error."""
+    from .ray_engine import WorkerReadError  # imports no Ray
+
+    try:
+        return fn()
+    except WorkerReadError as e:
+        raise h.NothingUsable(str(e)) from None
+
+
 def cmd_index_build(a, h) -> int:
     try:
         methods = parse_methods(a.methods)
@@ -55,11 +96,13 @@ def cmd_index_build(a, h) -> int:
         raise h.UsageError("--out must be outside the dataset folder (the index files would be scanned as part "
                            "of the dataset)")
     bar = h.ProgressBar(a.progress)
+    engine = _engine(a, h, bar)
     ds = h.load(a.dataset, None, bar, not a.no_cache)
     if not ds.items:
         raise h.NothingUsable(f"no usable images in {a.dataset}")
-    index, rep = build(ds, [(m, {}) for m in methods], a.out, root=os.path.abspath(a.dataset),
-                       engine=local_engine(cache=not a.no_cache, progress=bar))
+    with engine as run:
+        index, rep = _run_engine(h, lambda: build(ds, [(m, {}) for m in methods], a.out,
+                                                  root=os.path.abspath(a.dataset), engine=run))
     skipped = h.skipped_json(ds.skipped) + [{"file": n, "reason": f"{ms.method}: {r}"}
                                             for ms in index.methods for n, _, r in ms.skipped]
     out = {"index": os.path.abspath(a.out), "root": index.root, "files": len(index.files),
@@ -89,9 +132,11 @@ def cmd_index_update(a, h) -> int:
     except store.IndexFormatError as e:
         raise h.NothingUsable(str(e)) from None
     bar = h.ProgressBar(a.progress)
+    engine = _engine(a, h, bar)
     ds = h.load(manifest["root"], None, bar, not a.no_cache)
     try:
-        _, rep = update(a.index, ds, engine=local_engine(cache=not a.no_cache, progress=bar))
+        with engine as run:
+            _, rep = _run_engine(h, lambda: update(a.index, ds, engine=run))
     except store.IndexFormatError as e:
         raise h.NothingUsable(str(e)) from None
     except ValueError as e:  # a method this version of the code does not have
@@ -260,6 +305,18 @@ def cmd_undo(a, h) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # parser
 # ---------------------------------------------------------------------------------------------------------------
+def _engine_args(p) -> None:
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: this machine's process pool (default); ray: a Ray cluster (pip install -r "
+                        "requirements-scale.txt); the index is the same either way")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="join this Ray cluster (auto, HOST:6379 or ray://HOST:10001) instead of starting a local one; "
+                        "the dataset folder must be readable at the same path on every node")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes (local engine, local Ray cluster) or most Ray tasks at once (joined "
+                        "cluster); default: every CPU")
+
+
 def register(sub, common, h) -> None:
     """Add the subcommands to ``sub`` (the CLI's subparsers); ``common`` adds --json/--no-cache/--progress."""
     names = ", ".join(METHODS)
@@ -273,10 +330,12 @@ def register(sub, common, h) -> None:
     b.add_argument("dataset", help="folder or .zip")
     b.add_argument("--methods", required=True, help=f"all | article | comma list of: {names}")
     b.add_argument("--out", required=True, help="index folder to create")
+    _engine_args(b)
     common(b)
     b.set_defaults(fn=cmd(cmd_index_build))
     u = isub.add_parser("update", help="re-scan the indexed dataset; encode only added or changed files")
     u.add_argument("index")
+    _engine_args(u)
     common(u)
     u.set_defaults(fn=cmd(cmd_index_update))
     q = isub.add_parser("query", help="match an image, a folder or a zip against an index")

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..encoding import Features
 from ..index import faiss_available
+from ..blocks import block_shape, budget_bytes
 from ..search import BLOCK_BYTES
 
 #: Rows of A per faiss range search (bounds the result arrays held at once).
@@ -50,8 +51,7 @@ def _cross_blocks(a: Features, b: Features, threshold: float, progress=None):
     1280 float32 index would otherwise become a 1 GB float64 copy, twice, per block of A)."""
     XA, XB = a.data, b.data
     d = XA.shape[1] if XA.ndim == 2 else 1
-    cols = max(1, min(len(XB), BLOCK_BYTES // (16 * max(1, d))))  # float64 copy + normalised copy of a B tile
-    rows = max(1, min(len(XA), BLOCK_BYTES // (8 * cols)))  # the float64 score tile
+    rows, cols = block_shape(len(XA), len(XB), d, budget_bytes(BLOCK_BYTES))  # tiles + pairwise's float64 copies
     I, J, S = [], [], []
     for s in range(0, len(XA), rows):
         e = min(len(XA), s + rows)

@@ -64,13 +64,15 @@ def build_groups(n: int, i: np.ndarray, j: np.ndarray, pick: Callable[[list[int]
     -------
     list of Group, ordered by their first member.
     """
-    from ..search import component_labels
+    from ..blocks import Components
 
     if mode not in MODES:
         raise ValueError(f"unknown grouping {mode!r}; valid: {', '.join(MODES)}")
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
-    labels = component_labels(n, i, j)
+    uf = Components(n)
+    uf.union(i, j)
+    labels = uf.labels()
     order = np.argsort(labels, kind="stable")
     bounds = np.flatnonzero(np.r_[True, labels[order][1:] != labels[order][:-1]]) if n else np.zeros(0, np.int64)
     comps = [c.tolist() for c in np.split(order, bounds[1:])] if n else []
