@@ -108,8 +108,10 @@ def _load(path: str, labels: str | None, bar, use_cache: bool = True) -> dataset
 
 def _methods_and_dataset(a) -> tuple[list, datasets.Dataset, ProgressBar]:
     """``--methods`` and the labelled DATASET of ``evaluate`` / ``experiment`` (usage errors before any loading)."""
+    from .invariance import wrap_all
+
     try:
-        methods = parse_methods(a.methods)
+        methods = wrap_all(parse_methods(a.methods), a.invariance)
     except ValueError as e:
         raise UsageError(str(e)) from None
     bar = ProgressBar(a.progress)
@@ -156,9 +158,11 @@ def _query_itself(query: str, items) -> str | None:
 
 def cmd_search(a) -> int:
     from .scale import search_info
+    from . import cli_two_stage as two
+    from .invariance import invariant
     from .search import search
 
-    m = _method(a.method)
+    m = invariant(_method(a.method), a.invariance)
     params = _params(m, a.param)
     thr = a.threshold if a.threshold is not None else m.threshold_spec(params).default
     bar = ProgressBar(a.progress)
@@ -173,31 +177,35 @@ def cmd_search(a) -> int:
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
     itself = _query_itself(a.query, ds.items)
-    df = search(q[0], feats, thr, top_k=a.top_k, exclude=itself)
+    df, extra = two.search_results(q[0], feats, thr, a, ds, search, exclude=itself)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     if a.json:
         print(json.dumps({"query": a.query, "method": m.name, "threshold": thr, "query_in_set": itself,
                           "index": search_info(feats),
-                          "results": [{"rank": int(r.rank), "name": r.name, "score": float(r.score),
-                                       "match": bool(r.match)} for r in df.itertuples()],
-                          "skipped": skipped}, indent=2))
+                          "results": [two.result_json(r) for r in df.itertuples()],
+                          "skipped": skipped} | extra, indent=2))
     else:
         print(f"{m.label}: {m.unit}, {'higher' if m.higher_is_closer else 'lower'} is closer; threshold {thr}")
         if itself is not None:
             print(f"the query itself is in the set as {itself}: left out of the ranking and the match count")
         print(f"{'rank':>4}  {'score':>10}  match  name")
         for r in df.itertuples():
-            print(f"{r.rank:>4}  {r.score:>10.4f}  {'yes' if r.match else ' no'}    {r.name}")
+            checked = f"  {r.inliers} inliers" if a.verify else ""
+            print(f"{r.rank:>4}  {r.score:>10.4f}  {'yes' if r.match else ' no'}    {r.name}{checked}")
+        for lq in extra.get("low_quality", []):
+            print(f"  low quality (not matched): {lq['name']} ({lq['quality']:g})")
         _print_skipped(skipped)
     return 0
 
 
 def cmd_duplicates(a) -> int:
+    from . import cli_two_stage as two
     from .collection.groups import duplicates_regrouped
     from .scale import index_line
+    from .invariance import invariant
     from .search import find_duplicates, item_info
 
-    m = _method(a.method)
+    m = invariant(_method(a.method), a.invariance)
     params = _params(m, a.param)
     thr = a.threshold if a.threshold is not None else m.threshold_spec(params).default
     bar = ProgressBar(a.progress)
@@ -205,7 +213,7 @@ def cmd_duplicates(a) -> int:
     feats = encode_dataset(ds, m, params, cache=not a.no_cache, progress=bar)
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
-    dup = find_duplicates(feats, thr, info=item_info(ds.items), progress=bar)
+    dup, pairs, extra = two.duplicates_run(feats, thr, a, ds, find_duplicates, item_info(ds.items), bar)
     if dup.truncated:  # stderr: the JSON on stdout stays machine-readable
         print(f"note: {dup.message} (the cap is DUPFINDER_MAX_PAIRS)", file=sys.stderr)
     dup = duplicates_regrouped(dup, feats.names, a.groups)
@@ -213,11 +221,11 @@ def cmd_duplicates(a) -> int:
     groups = dup.group_members()
     if a.json:
         print(json.dumps({"method": m.name, "threshold": thr, "images": len(feats), "index": dup.index,
-                          "pairs": [{"a": r.a, "b": r.b, "score": float(r.score)} for r in dup.pairs.itertuples()],
+                          "pairs": pairs,
                           "total_pairs": int(dup.total_pairs), "truncated": bool(dup.truncated),
                           "groups": [{"members": g["members"], "keep": g["keep"]} for g in groups],
                           "copies": {r.name: int(r.copies) for r in dup.copies.itertuples()},
-                          "skipped": skipped}, indent=2))
+                          "skipped": skipped} | extra, indent=2))
     else:
         print(f"{m.label}, threshold {thr}: {len(feats)} images, {dup.total_pairs} duplicate pairs, "
               f"{len(groups)} groups; {index_line(dup.index)}")
@@ -230,6 +238,7 @@ def cmd_duplicates(a) -> int:
 
 
 def cmd_evaluate(a) -> int:
+    from . import cli_two_stage as two
     from .experiments import speed_accuracy
 
     methods, ds, bar = _methods_and_dataset(a)
@@ -245,7 +254,11 @@ def cmd_evaluate(a) -> int:
                         "encode_seconds": _num(r.encode_seconds), "images_per_second": _num(r.images_per_second),
                         "pair_f1": _num(r.pair_f1), "threshold": _num(r.threshold)}
                        for r in df.itertuples()],
-           "skipped": _skipped_json(ds.skipped, res.skipped)}
+           "skipped": _skipped_json(ds.skipped, res.skipped)} | two.options_json(a)
+    if a.verify:
+        checked = two.evaluate_verified(res, ds)
+        for row in out["methods"]:
+            row["verified"] = {k: _num(v) for k, v in checked[row["method"]].items()}
     if a.json:
         print(json.dumps(out, indent=2))
     else:
@@ -255,16 +268,31 @@ def cmd_evaluate(a) -> int:
         for r in df.itertuples():
             print(f"{r.method:<14} {r.accuracy:>7.2%} {r.map:>7.3f} {r.pair_f1:>6.3f} {r.seconds_per_pair:>10.2e} "
                   f"{r.seconds_per_pair_with_encoding:>11.2e} {r.images_per_second:>8.1f}")
+        if a.verify:
+            print("after verification (local features):")
+            for row in out["methods"]:
+                v = row["verified"]
+                print(f"{row['method']:<14} {v['accuracy']:>7.2%} {v['map']:>7.3f} {v['pair_f1']:>6.3f}")
         _print_skipped(out["skipped"])
     return 0
 
 
 def cmd_experiment(a) -> int:
+    from . import cli_two_stage as two
     from . import experiments, export
 
+    if a.verify and a.kind == "scipy-numpy":
+        raise UsageError("--verify applies to the speed and robustness experiments")
     methods, ds, bar = _methods_and_dataset(a)
     try:
-        df = experiments.run_cli_experiment(a.kind, ds, methods, cache=not a.no_cache, progress=bar)
+        if a.verify and a.kind == "speed":
+            if not ds.has_labels:
+                raise ValueError("the speed experiment needs ground-truth labels (--labels ...)")
+            df = two.speed_with_verification(experiments.speed_accuracy(ds, methods, progress=bar), ds)
+        else:
+            df = experiments.run_cli_experiment(a.kind, ds, methods, cache=not a.no_cache, progress=bar)
+            if a.verify:
+                df = two.robustness_with_verification(df, ds)
     except ValueError as e:  # e.g. an experiment that needs labels on an unlabelled dataset
         raise NothingUsable(str(e)) from None
     export.csv_safe(df).to_csv(a.out, index=False)  # names that start like a formula stay text in a spreadsheet
@@ -301,6 +329,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_two_stage import add_flags as add_two_stage_flags
+
     p = _Parser(prog="python -m core", description="Find duplicate and near-duplicate images.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     names = ", ".join(METHODS)
@@ -319,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int, default=10)
     s.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter (repeatable)")
     common(s)
+    add_two_stage_flags(s)
     s.set_defaults(fn=cmd_search)
 
     d = sub.add_parser("duplicates", help="all duplicate groups of a dataset")
@@ -329,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--groups", choices=["components", "strict"], default="components",
                    help="components: chains form one group; strict: only images within the threshold of the keeper")
     common(d)
+    add_two_stage_flags(d)
     d.set_defaults(fn=cmd_duplicates)
 
     e = sub.add_parser("evaluate", help="the article's precision@3 protocol, mAP and pair F1")
@@ -336,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--labels", required=True, help="consecutive:K | folders | csv:PATH")
     e.add_argument("--methods", default="article", help=f"all | article | comma list of: {names}")
     common(e)
+    add_two_stage_flags(e)
     e.set_defaults(fn=cmd_evaluate)
 
     x = sub.add_parser("experiment", help="run an experiment and write a tidy CSV")
@@ -345,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--methods", default="article")
     x.add_argument("--out", required=True)
     common(x)
+    add_two_stage_flags(x)
     x.set_defaults(fn=cmd_experiment)
 
     w = sub.add_parser("warmup", help="one-off set-up: export the CNN to ONNX, build the demo sets (run at install)")

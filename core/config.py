@@ -181,3 +181,19 @@ def budgets() -> Budgets:
 __all__ = ["Budgets", "ScaleSettings", "allowed_roots", "background_warmup", "budgets", "cache_disabled", "cache_root",
            "env_flag", "env_number", "local_mode", "ort_spinning", "parse_size", "scale_settings", "weights_path",
            "workers_setting"]
+
+
+# ------------------------------------------------------------------------------------------------ verification
+def verify_cache_bytes() -> int:
+    """``$DUPFINDER_VERIFY_CACHE_BYTES``: local features (SIFT) kept in memory per run (LRU; default 256M, about
+    2,000 images at 1,000 keypoints)."""
+    return env_number("DUPFINDER_VERIFY_CACHE_BYTES", 256 << 20)
+
+
+def verify_neighbours() -> int:
+    """``$DUPFINDER_VERIFY_NEIGHBOURS``: first-stage candidates checked per image by ``--verify`` (default 10):
+    bounds the local-feature checks of a duplicates run to about 10 per image."""
+    return env_number("DUPFINDER_VERIFY_NEIGHBOURS", 10)
+
+
+__all__ += ["verify_cache_bytes", "verify_neighbours"]

@@ -255,7 +255,8 @@ class Duplicates:
 
 
 def find_duplicates(features: Features, threshold: float, info: dict[str, tuple[int, int]] | None = None,
-                    progress: Progress | None = None, max_pairs: int | str | None = BUDGET) -> Duplicates:
+                    progress: Progress | None = None, max_pairs: int | str | None = BUDGET,
+                    decided: tuple | None = None) -> Duplicates:
     """All pairs within ``threshold``, their connected components (groups) and copies per image.
 
     Parameters
@@ -266,12 +267,15 @@ def find_duplicates(features: Features, threshold: float, info: dict[str, tuple[
         Pairs kept in ``Duplicates.pairs``: the closest ones (default ``config.budgets().max_pairs``; None = all).
         Groups and copies are computed from *every* pair (a streaming union-find), so they are exact either way;
         ``Duplicates.total_pairs`` / ``truncated`` / ``message`` tell when the list was cut.
+    decided : (i, j, score) arrays, optional
+        The duplicate pairs decided elsewhere (e.g. the verified candidates of :mod:`core.two_stage`) instead of
+        the pairs within ``threshold``.
     """
     n = len(features)
     cap = _max_pairs(max_pairs)
     kept = _blocks.ClosestPairs(features.method, cap)
     comps = _blocks.Components(n)
-    for bi, bj, bs in iter_pairs(features, threshold, progress):
+    for bi, bj, bs in (iter_pairs(features, threshold, progress) if decided is None else [decided]):
         kept.add(bi, bj, bs)
         comps.union(bi, bj)
     i, j, s = kept.result()

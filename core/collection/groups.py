@@ -124,4 +124,4 @@ def duplicates_regrouped(dup: Duplicates, names: Sequence[str], mode: str) -> Du
     return Duplicates(pairs=dup.pairs, groups=table,
                       copies=pd.DataFrame({"name": list(names), "copies": [copies[nm] for nm in names]}),
                       threshold=dup.threshold, n_images=dup.n_images, total_pairs=dup.total_pairs,
-                      max_pairs=dup.max_pairs)
+                      max_pairs=dup.max_pairs, index=dup.index)

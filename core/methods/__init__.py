@@ -5,12 +5,13 @@ from __future__ import annotations
 from .base import Method, Param, ThresholdSpec
 from .cnn import CNN_COSINE, CNN_EUCLIDEAN
 from .hashing import AHASH, COLORHASH, DHASH, PHASH, WHASH
+from .pdq import PDQ
 from .pixels import COSINE, EUCLIDEAN
 from .ssim import SSIM
 
 #: Every method, in display order (the article's five families first).
 REGISTRY: tuple[Method, ...] = (EUCLIDEAN, SSIM, AHASH, COSINE, CNN_EUCLIDEAN, CNN_COSINE, PHASH, DHASH, WHASH,
-                                COLORHASH)
+                                COLORHASH, PDQ)
 METHODS: dict[str, Method] = {m.name: m for m in REGISTRY}
 #: The six rows of the article's Tables 1 and 2.
 ARTICLE: tuple[str, ...] = tuple(m.name for m in REGISTRY if m.article_row)
