@@ -140,6 +140,9 @@ def invariant(method: Method, mode: str = "none") -> Method:
         compare=functools.partial(invariant_compare, base, mode),
         version=f"{base.version}+{mode}",
         extra=extra,
+        # the base's fast kernels score single rows; a wrapped row holds k variants side by side
+        topk_bounds=None,
+        pairs_kernel=None,
     )
 
 

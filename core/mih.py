@@ -138,7 +138,7 @@ def mih_pairs(X: np.ndarray, threshold: float, progress: Callable | None = None,
 
     Returns
     -------
-    (i, j, bits) : int64, int64, float64 arrays sorted by i then j (the order of :func:`core.index.hamming_pairs`).
+    (i, j, bits) : int64, int64, float64 arrays sorted by i then j (the order of :func:`core.kernels.hamming_pairs`).
     """
     n, nbytes = X.shape
     r = math.floor(threshold)

@@ -60,7 +60,7 @@ def hamming_pairs(X: np.ndarray, threshold: float, progress: Callable | None = N
 
 # ---------------------------------------------------------------------------------------------------------- floats
 def _cache(features) -> dict:
-    # the per-Features cache of derived kernel data documented on core.encoding.Features (shared with core.index)
+    # the per-Features cache of derived kernel data documented on core.encoding.Features (shared with core.kernels)
     return features._kernel_cache
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import blocks as _blocks
 from . import config
-from . import index as _index
+from . import kernels as _kernels
 from . import scale as _scale
 from .encoding import Features
 
@@ -34,10 +34,10 @@ Progress = Callable[[int, int, str], None]
 BLOCK_BYTES: int | None = None
 #: ``max_pairs`` default of :func:`find_duplicates` / :func:`duplicate_pairs`: ``config.budgets().max_pairs``.
 BUDGET = "budget"
-#: Smallest dataset for which :func:`search` with ``top_k`` uses the float32 top-k kernel of :mod:`core.index`
+#: Smallest dataset for which :func:`search` with ``top_k`` uses the float32 top-k kernel of :mod:`core.kernels`
 #: (below it the full float64 scoring takes well under 10 ms anyway).
 TOPK_FAST_MIN = 5_000
-#: Smallest dataset for which :func:`pair_indices` uses the Hamming all-pairs kernel of :mod:`core.index`.
+#: Smallest dataset for which :func:`pair_indices` uses the Hamming all-pairs kernel of :mod:`core.kernels`.
 PAIRS_FAST_MIN = 256
 
 
@@ -70,7 +70,7 @@ def search(query: np.ndarray, features: Features, threshold: float, top_k: int |
     routed = _scale.search_rows(features, q[0], top_k, keep)  # an IVF index already built for these features
     if routed is None and top_k is not None and len(features) >= TOPK_FAST_MIN:
         # float32 pass + exact re-scoring of the rows that can reach the top k (same result as the full sort)
-        cand = _index.topk_candidates(features, q[0], max(0, int(top_k)), keep)
+        cand = _kernels.topk_candidates(features, q[0], max(0, int(top_k)), keep)
     if routed is not None:
         order, s = routed
     elif cand is not None:
@@ -104,11 +104,9 @@ def _max_pairs(max_pairs) -> int | None:
 
 
 def _hamming_fast(features: Features, threshold: float) -> bool:
-    """True when the exact Hamming kernel applies: packed-bit rows scored by ``hamming_pairwise``, distances."""
-    from .methods.hashing import hamming_pairwise
-
+    """True when the method's record declares an exact all-pairs kernel and the rows are packed bits (distances)."""
     X = features.data
-    return (features.method.pairwise is hamming_pairwise and not features.method.higher_is_closer
+    return (features.method.pairs_kernel is not None and not features.method.higher_is_closer
             and X.dtype == np.uint8 and X.ndim == 2 and len(X) >= PAIRS_FAST_MIN
             and np.isfinite(threshold) and threshold < 8 * X.shape[1] / 2)
 
@@ -118,7 +116,7 @@ def iter_pairs(features: Features, threshold: float, progress: Progress | None =
     """Yield (i, j, score) arrays of the pairs ``i < j`` within ``threshold``, one bounded block at a time.
 
     Blocks come from :func:`core.blocks.iter_blocks` (memory bounded by the block budget, no Python loop over
-    pairs). Packed-bit hashes use the exact Hamming kernel of :mod:`core.index` (faiss range search).
+    pairs). Packed-bit hashes use the exact Hamming kernel of :mod:`core.kernels` (faiss range search).
     """
     m, X = features.method, features.data
     n = len(features)
@@ -126,7 +124,7 @@ def iter_pairs(features: Features, threshold: float, progress: Progress | None =
         if _scale.hamming_backend(n, X.shape[1], threshold)["kind"] == "multi-index-hashing":
             yield _scale.hamming_pairs(X, threshold, progress)  # exact multi-index hashing at scale
             return
-        yield from _index.iter_hamming_pairs(X, threshold, progress, _blocks.budget_bytes(BLOCK_BYTES))
+        yield from features.method.pairs_kernel(X, threshold, progress, _blocks.budget_bytes(BLOCK_BYTES))
         return
     if _scale.ann_applies(features):  # past DUPFINDER_ANN_MIN rows: IVF candidates, re-scored by method.pairwise
         yield _scale.ann_pairs(features, threshold, progress)

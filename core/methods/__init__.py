@@ -50,4 +50,6 @@ def methods_table() -> str:
     return "\n".join(lines)
 
 
-__all__ = ["methods_table", "ARTICLE", "METHODS", "Method", "Param", "REGISTRY", "ThresholdSpec", "get", "parse_methods"]
+from .registry import register, registered, unregister  # noqa: E402  (run-time additions: tests, plug-ins)
+
+__all__ = ["register", "registered", "unregister", "methods_table", "ARTICLE", "METHODS", "Method", "Param", "REGISTRY", "ThresholdSpec", "get", "parse_methods"]
