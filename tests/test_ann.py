@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from core import ann, config, index, mih, scale, search
+from core import ann, config, kernels, mih, scale, search
 from core.encoding import Features
 from core.methods import REGISTRY, get
 
-pytestmark = pytest.mark.skipif(not index.faiss_available(), reason="faiss not installed")
+pytestmark = pytest.mark.skipif(not kernels.faiss_available(), reason="faiss not installed")
 
 #: every registered method that has an ANN path (enumerated from the registry, not named)
 ANN_METHODS = [m.name for m in REGISTRY if ann.metric_for(m) is not None]
@@ -110,7 +110,7 @@ def test_multi_index_hashing_is_exact(n, nbytes, r, m):
     X = np.concatenate([X, np.packbits(bits, axis=1)])
     X[7] = X[8]
     got = mih.mih_pairs(X, r, m=m)
-    ref = index.hamming_pairs_numpy(X, r)
+    ref = kernels.hamming_pairs_numpy(X, r)
     for g, e in zip(got, ref):
         assert np.array_equal(g, e)
     assert len(ref[0]) >= k // 5
