@@ -1,0 +1,58 @@
+"""AppTest of the sidebar's matching options (ui/matching.py) and the pair inspector (ui/pair_inspector.py)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.invariance import invariant
+from core.methods import get
+
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+TIMEOUT = 180
+AHASH = get("ahash")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    if "DUPFINDER_CACHE_DIR" not in os.environ:
+        monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    for var in ("DUPFINDER_LOCAL", "DUPFINDER_ALLOW_FOLDER"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _texts(at) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def test_dihedral_choice_runs_search_and_duplicates_and_lands_in_the_url():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert at.sidebar.radio(key="match_invariance").value == "none"
+    assert at.sidebar.toggle(key="match_verify").value is False
+    at.sidebar.radio(key="match_invariance").set_value("dihedral").run()
+    assert not at.exception, at.exception
+    assert at.query_params.get("inv") in ("dihedral", ["dihedral"])
+    wrapped = invariant(AHASH, "dihedral")
+    key = wrapped.params_key(wrapped.default_params())
+    assert key != AHASH.params_key(AHASH.default_params())  # features of the wrapped method never collide
+    at.switch_page("pages/search.py").run()
+    assert not at.exception, at.exception
+    assert "[dihedral]" in _texts(at)  # the method label shows the mode
+    assert "of the top" in _texts(at)
+    at.switch_page("pages/duplicates.py").run()
+    assert not at.exception, at.exception
+    assert [m.label for m in at.metric][:2] == ["Images", "Duplicate pairs"]
+
+
+@pytest.mark.parametrize("given, mode, verify", [("dihedral", "dihedral", True), ("flips", "flips", False),
+                                                 ("../x", "none", False), ("<b>", "none", False)])
+def test_invariance_and_verify_from_link(given, mode, verify):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["inv"] = given
+    at.query_params["verify"] = "1" if verify else "yes"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.sidebar.radio(key="match_invariance").value == mode
+    assert at.sidebar.toggle(key="match_verify").value is verify
