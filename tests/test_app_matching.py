@@ -56,3 +56,43 @@ def test_invariance_and_verify_from_link(given, mode, verify):
     assert not at.exception, at.exception
     assert at.sidebar.radio(key="match_invariance").value == mode
     assert at.sidebar.toggle(key="match_verify").value is verify
+
+
+def _search(verify: bool = False) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    if verify:
+        at.sidebar.toggle(key="match_verify").set_value(True).run()
+    at.switch_page("pages/search.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_search_verification_adds_inliers_and_badges():
+    off = _search()
+    assert not any("inliers" in m.value for m in off.markdown)  # off by default
+    at = _search(verify=True)
+    text = _texts(at)
+    assert "Verified with local features" in text
+    badges = [m.value for m in at.markdown if "inliers]" in m.value]
+    assert badges, text
+    assert any("verified ·" in b for b in badges)  # the demo's coffee cups are real copies of the query
+    table = at.dataframe[0].value
+    assert {"inliers", "verified"} <= set(table.columns)
+    assert list(table["verified"]) == sorted(table["verified"], reverse=True)  # verified first
+
+
+def test_search_inspect_shows_the_pair_and_the_transform_table():
+    at = _search()
+    buttons = [b for b in at.button if "::inspect::" in (b.key or "")]
+    assert buttons
+    n_images = len(at.get("image"))
+    buttons[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Pair inspector" in m.value for m in at.markdown)
+    assert len(at.get("image")) == n_images + 1  # the drawn pair
+    tables = [d.value for d in at.dataframe if "transform" in d.value.columns]
+    assert tables and len(tables[0]) == 8
+    assert tables[0]["closest"].sum() >= 1
+    at.button(key="search::inspector_close").click().run()
+    assert not any("Pair inspector" in m.value for m in at.markdown)
