@@ -96,3 +96,19 @@ def test_search_inspect_shows_the_pair_and_the_transform_table():
     assert tables[0]["closest"].sum() >= 1
     at.button(key="search::inspector_close").click().run()
     assert not any("Pair inspector" in m.value for m in at.markdown)
+
+
+def test_duplicates_inspect_compares_a_copy_to_its_keeper():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/duplicates.py").run()
+    assert not at.exception, at.exception
+    buttons = [b for b in at.button if (b.key or "").startswith("dup_inspect::")]
+    assert buttons  # the demo set has groups at the default threshold
+    n_images = len(at.get("image"))
+    buttons[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Pair inspector" in m.value for m in at.markdown)
+    assert len(at.get("image")) == n_images + 1
+    tables = [d.value for d in at.dataframe if "transform" in d.value.columns]
+    assert tables and len(tables[0]) == 8

@@ -39,6 +39,13 @@ def open_pair(scope: str, a: tuple, b: tuple) -> None:
     st.session_state[_STATE + scope] = (a, b)
 
 
+def showing(scope: str, names) -> bool:
+    """Whether ``scope``'s open pair is two images of ``names`` (e.g. of one duplicate group)."""
+    pair = st.session_state.get(_STATE + scope)
+    names = set(names)
+    return bool(pair) and all(kind == "item" and val in names for kind, val in pair)
+
+
 def close(scope: str) -> None:
     st.session_state.pop(_STATE + scope, None)
 
@@ -161,4 +168,4 @@ def render_pair(name_a: str, source_a, name_b: str, source_b, method: Method, pa
 
 
 __all__ = ["DRAW_SIDE", "TRANSFORM_NAMES", "close", "drawing", "open_pair", "render_if_open", "render_pair",
-           "transform_scores"]
+           "showing", "transform_scores"]
