@@ -112,3 +112,19 @@ def test_duplicates_inspect_compares_a_copy_to_its_keeper():
     assert len(at.get("image")) == n_images + 1
     tables = [d.value for d in at.dataframe if "transform" in d.value.columns]
     assert tables and len(tables[0]) == 8
+
+
+def test_compare_inspect_uses_the_clicked_columns_method():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.session_state["cmp_methods"] = ["ahash", "dhash"]  # no CNN here: test_app covers the default selection
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    buttons = [b for b in at.button if (b.key or "").startswith("cmp_inspect::dhash::")]
+    assert buttons
+    buttons[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Pair inspector" in m.value for m in at.markdown)
+    assert any("Difference hash" in m.value for m in at.markdown if "each transform" in m.value)
+    tables = [d.value for d in at.dataframe if "transform" in d.value.columns]
+    assert tables and len(tables[0]) == 8

@@ -34,9 +34,11 @@ TRANSFORM_NAMES = ("as is", "rotated 90°", "rotated 180°", "rotated 270°", "m
 _STATE = "_pair_inspector::"
 
 
-def open_pair(scope: str, a: tuple, b: tuple) -> None:
-    """Ask the page ``scope`` to show the inspector for refs ``a`` and ``b`` (use as a button's ``on_click``)."""
+def open_pair(scope: str, a: tuple, b: tuple, method_name: str | None = None) -> None:
+    """Ask the page ``scope`` to show the inspector for refs ``a`` and ``b`` (use as a button's ``on_click``);
+    ``method_name``: score with this registered method instead of the page's (Compare methods' columns)."""
     st.session_state[_STATE + scope] = (a, b)
+    st.session_state[_STATE + scope + "::method"] = method_name
 
 
 def showing(scope: str, names) -> bool:
@@ -44,6 +46,11 @@ def showing(scope: str, names) -> bool:
     pair = st.session_state.get(_STATE + scope)
     names = set(names)
     return bool(pair) and all(kind == "item" and val in names for kind, val in pair)
+
+
+def chosen_method(scope: str) -> str | None:
+    """The registered method name the open pair of ``scope`` was opened for, if any."""
+    return st.session_state.get(_STATE + scope + "::method")
 
 
 def close(scope: str) -> None:
@@ -168,4 +175,4 @@ def render_pair(name_a: str, source_a, name_b: str, source_b, method: Method, pa
 
 
 __all__ = ["DRAW_SIDE", "TRANSFORM_NAMES", "close", "drawing", "open_pair", "render_if_open", "render_pair",
-           "showing", "transform_scores"]
+           "chosen_method", "showing", "transform_scores"]
