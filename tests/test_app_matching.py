@@ -128,3 +128,22 @@ def test_compare_inspect_uses_the_clicked_columns_method():
     assert any("Difference hash" in m.value for m in at.markdown if "each transform" in m.value)
     tables = [d.value for d in at.dataframe if "transform" in d.value.columns]
     assert tables and len(tables[0]) == 8
+
+
+def test_robustness_lab_compares_invariance_and_verification():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.session_state["lab::methods"] = ["ahash"]
+    at.switch_page("pages/robustness.py").run()
+    assert not at.exception, at.exception
+    at.selectbox(key="lab::transform").set_value("rotation").run()
+    n_charts = len(at.get("plotly_chart"))
+    at.button(key="lab::inv_run").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == n_charts + 1
+    table = next(d.value for d in at.dataframe if "any 90° rotation or mirror" in d.value.columns)
+    by = table.set_index("strength")
+    # a half turn on the same canvas is an exact pixel permutation: found with dihedral, missed as is
+    assert bool(by.loc[180.0, "any 90° rotation or mirror"])
+    assert not bool(by.loc[180.0, "as is"])
+    assert bool(by.loc[0.0, "as is"]) and bool(by.loc[0.0, "verified (local features)"])
