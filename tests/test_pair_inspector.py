@@ -47,3 +47,13 @@ def test_drawing_puts_both_images_side_by_side_with_the_inliers(photo):
     assert canvas.size == (photo.width + 12 + crop.width, photo.height)
     plain = drawing(photo, crop, type(v)(inliers=0, verified=False))
     assert np.abs(np.asarray(canvas, np.int16) - np.asarray(plain, np.int16)).sum() > 0  # lines were drawn
+
+
+def test_cli_command_carries_invariance_and_verify():
+    from ui.cli_command import command
+
+    m = get("ahash")
+    plain = command("search", m, m.default_params(), 12, dataset="D", query="q.jpg")
+    assert "--invariance" not in plain and "--verify" not in plain
+    cmd = command("search", invariant(m, "dihedral"), m.default_params(), 12, dataset="D", query="q.jpg", verify=True)
+    assert cmd.endswith("--invariance dihedral --verify") and "--method ahash" in cmd
