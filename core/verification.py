@@ -85,6 +85,8 @@ class Verification:
     region_a: np.ndarray | None = None  # (4, 2) float, original pixels of a
     region_b: np.ndarray | None = None  # (4, 2) float, original pixels of b
     mirrored: bool = False  # b matched once mirrored left-right
+    points_a: np.ndarray | None = None  # (inliers, 2) float, original pixels of a: the inlier keypoints (to draw)
+    points_b: np.ndarray | None = None  # (inliers, 2) float, original pixels of b, row i matches points_a[i]
 
     def to_json(self) -> dict[str, Any]:
         def quad(q):
@@ -232,8 +234,10 @@ def verify_features(fa: LocalFeatures, fb: LocalFeatures, cfg: VerifyConfig = Ve
         return Verification(inliers=0, verified=False, reason="no consistent geometry", matches=n)
     inl = mask.reshape(-1).astype(bool)
     k = int(inl.sum())
+    pts_a, pts_b = pa[inl] * fa.scale, pb[inl] * fb.scale
     if k < cfg.min_inliers:
-        return Verification(inliers=k, verified=False, reason=f"{k} inliers < {cfg.min_inliers}", matches=n)
+        return Verification(inliers=k, verified=False, reason=f"{k} inliers < {cfg.min_inliers}", matches=n,
+                            points_a=pts_a, points_b=pts_b)
     box_a = _box(pa[inl])
     ok, reason, quad = _sane(H, box_a, cfg)
     cov = max(_hull_share(pa[inl], fa.size), _hull_share(pb[inl], fb.size))
@@ -245,16 +249,20 @@ def verify_features(fa: LocalFeatures, fb: LocalFeatures, cfg: VerifyConfig = Ve
     if ok and agree < cfg.min_agreement:
         ok, reason = False, f"aligned region looks alike in {agree:.0%} of its cells (< {cfg.min_agreement:.0%})"
     return Verification(inliers=k, verified=ok, reason=reason, matches=n, coverage=cov, agreement=agree,
-                        region_a=ra, region_b=rb)
+                        region_a=ra, region_b=rb, points_a=pts_a, points_b=pts_b)
 
 
 def unmirror(v: Verification, width_b: float) -> Verification:
     """A check made against ``b`` mirrored left-right, with its region mapped back to ``b``'s own pixels."""
+    pb = None
+    if v.points_b is not None:
+        pb = v.points_b.copy()
+        pb[:, 0] = width_b - pb[:, 0]
     if v.region_b is None:
-        return v
+        return dataclasses.replace(v, points_b=pb)  # (mirrored stays as before: no region was matched)
     rb = v.region_b.copy()
     rb[:, 0] = width_b - rb[:, 0]
-    return dataclasses.replace(v, region_b=rb[::-1].copy(), mirrored=True)
+    return dataclasses.replace(v, region_b=rb[::-1].copy(), points_b=pb, mirrored=True)
 
 
 def verify_with_mirror(fa: LocalFeatures, fb: LocalFeatures, fb_mirror: Callable[[], LocalFeatures | None],

@@ -12,7 +12,7 @@ from core.agreement import agreement_table, pairwise_agreement
 from core.charts import agreement_heatmap
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.search import search
-from ui import layout
+from ui import layout, pair_inspector
 from ui import session as S
 from ui import threshold as T
 from ui import widgets as W
@@ -84,6 +84,13 @@ for s in range(0, len(labels), per_row):
                     truth = " :blue-badge[same]" if groups.get(r.name) == qgroup else " :gray-badge[other]"
                 st.markdown(f"**#{r.rank}** `{W.fmt_score(m, float(r.score))}` {mark}{truth}", help=md_escape(r.name))
                 st.caption(md_escape(W.short(r.name, 22)), help=md_escape(r.name))
+                st.button("Inspect", key=f"cmp_inspect::{m.name}::{r.name}", icon=":material/compare:",
+                          on_click=pair_inspector.open_pair, width="stretch",
+                          args=("compare", ("query", q), ("item", r.name), m.name))
+_picked = METHODS.get(pair_inspector.chosen_method("compare") or "")
+if _picked is not None:
+    pair_inspector.render_if_open("compare", ds, _picked,
+                                  side_params if _picked.name == side_m.name else _picked.default_params())
 legend = ":green[:material/check_circle:] / :red[:material/cancel:] = within / outside the method's threshold."
 if qgroup is not None:
     legend += " :blue-badge[same] = truly the same picture as the query (ground truth), :gray-badge[other] = a different picture."

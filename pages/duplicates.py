@@ -9,7 +9,7 @@ import streamlit as st
 from core import config, export
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
-from ui import cli_command, layout
+from ui import cli_command, layout, pair_inspector
 from ui import session as S
 from ui import threshold as T
 from ui import two_sets
@@ -114,6 +114,14 @@ def _results(thr: float) -> None:
                             badge = ":orange-badge[:material/star: keep]" if n == keeper else f"copy · `{W.fmt_score(m, float(sc))}`"
                             st.markdown(f"{badge}  \n{it.width}×{it.height} · {it.size_bytes / 1024:.0f} KB")
                             st.caption(md_escape(W.short(n)), help=md_escape(n))
+                            if n != keeper:
+                                st.button("Inspect", key=f"dup_inspect::{n}", icon=":material/compare:",
+                                          on_click=pair_inspector.open_pair, width="stretch",
+                                          args=("duplicates", ("item", keeper), ("item", n)),
+                                          help="This copy against the keeper: matched features, region, "
+                                               "score under each rotation / mirror.")
+                if pair_inspector.showing("duplicates", names):
+                    pair_inspector.render_if_open("duplicates", ds, m, params)
         st.caption("Suggested keeper: the most pixels, then the largest file, then the first name. Scores under the "
                    f"copies are to the keeper, in {m.unit}.")
 

@@ -17,6 +17,7 @@ from core import transforms as T
 from core.charts import experiment_charts as C
 from core.demo import DISTRACTOR_SOURCES, GROUP_SOURCES, sources_path
 from core.methods import ARTICLE, METHODS, REGISTRY
+from ui import robustness_invariance
 from ui import session as S
 from ui import widgets as W
 from ui.text import md_escape
@@ -155,3 +156,8 @@ st.plotly_chart(C.lab_curve(curve, strength, None if which == "__all__" else [wh
 st.caption("The curve is computed once per image and edit (" + f"{curve['strength'].nunique()} strengths); "
            "moving the slider only moves the blue line and re-scores one copy. Relative score: 1 = the image "
            "against itself, 0 = at the method's threshold, below 0 = not detected.")
+
+# ------------------------------------------------------------------------------------------------ invariance
+side_m, side_params = S.current_method()
+robustness_invariance.render(digest, tname, strength, side_m, side_params,
+                             float(S.current_threshold(side_m, side_params)), original)

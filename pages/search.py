@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import demo
 from core.search import search
-from ui import cli_command
+from ui import cli_command, matching, pair_inspector, verified
 from ui import session as S
 from ui import threshold as T
 from ui import two_sets
@@ -46,6 +46,8 @@ def results() -> None:
                                 value=min(10, len(ds.items)), step=1, key="search_topk")
     ranked_all = search(row, feats, thr, top_k=None, exclude=exclude)
     res = ranked_all.head(int(top_k))
+    if matching.verify_on():  # second stage: the pool re-ranked by local features, verified first
+        res = verified.ranking(ds, feats, params, row, q, thr, int(top_k), exclude)
     truth = None
     groups = S.groups_by_name(ds)
     if ds.has_labels:
@@ -57,11 +59,19 @@ def results() -> None:
     n_match_all = int(ranked_all["match"].sum())
     st.markdown(f"#### {n_match_top} of the top {len(res)} match at threshold {T.fmt(m, params, thr)}"
                 + (f" · {n_match_all} in the whole set" if n_match_all != n_match_top else ""))
-    W.gallery(res, ds, m, columns=5, key="search_res", on_pick=W.pick_dataset_query, truth=truth)
+    if matching.verify_on():
+        st.caption(f":material/verified: Verified with local features: {int(res['verified'].sum())} of "
+                   f"{len(res)} confirmed (verified first; a match here means verified). The score stays the "
+                   "method's own.")
+    W.gallery(res, ds, m, columns=5, key="search_res", on_pick=W.pick_dataset_query, truth=truth,
+              on_inspect=lambda name: pair_inspector.open_pair("search", ("query", q), ("item", name)))
+    pair_inspector.render_if_open("search", ds, m, params)
     with st.expander("Results as a table"):
         st.dataframe(res.assign(file=res["name"]).drop(columns=["name"]), hide_index=True, width="stretch",
                      column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g"),
-                                    "match": st.column_config.CheckboxColumn("match")})
+                                    "match": st.column_config.CheckboxColumn("match"),
+                                    "verified": st.column_config.CheckboxColumn("verified"),
+                                    "inliers": st.column_config.NumberColumn("inliers", format="%d")})
     cli_command.render("search", m, params, thr, query=q, top_k=int(top_k))
 
 

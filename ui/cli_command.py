@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shlex
 
+from core.invariance import mode_of
 from core.methods import Method
 
 from . import threshold as T
@@ -22,13 +23,15 @@ def _params(method: Method, params: dict) -> list[str]:
 
 
 def command(kind: str, method: Method, params: dict, threshold: float, *, dataset: str,
-            query: str | None = None, top_k: int | None = None) -> str:
+            query: str | None = None, top_k: int | None = None, verify: bool = False) -> str:
     """The shell command for ``kind`` ("search" or "duplicates"), quoted for a POSIX shell.
 
     Parameters
     ----------
     dataset, query : str
         What to put as the dataset folder and the query file (a real path in local mode, a placeholder otherwise).
+    verify : bool
+        Add ``--verify`` (the sidebar's "Verify with local features"); ``--invariance`` follows the method record.
     """
     argv = ["python", "-m", "core", kind]
     if kind == "search":
@@ -37,6 +40,10 @@ def command(kind: str, method: Method, params: dict, threshold: float, *, datase
     if top_k is not None and kind == "search":
         argv += ["--top-k", str(int(top_k))]
     argv += _params(method, params)
+    if mode_of(method) != "none":
+        argv += ["--invariance", mode_of(method)]
+    if verify:
+        argv.append("--verify")
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -82,8 +89,11 @@ def render(kind: str, method: Method, params: dict, threshold: float, *, query: 
     """An expander with the command (``st.code`` has a copy button) reproducing the current view."""
     import streamlit as st
 
+    from . import matching
+
     ds_arg = _dataset_arg()
-    cmd = command(kind, method, params, threshold, dataset=ds_arg, query=_query_arg(query, ds_arg), top_k=top_k)
+    cmd = command(kind, method, params, threshold, dataset=ds_arg, query=_query_arg(query, ds_arg), top_k=top_k,
+                  verify=matching.verify_on())
     with st.expander("Copy as CLI command", icon=":material/terminal:"):
         st.code(cmd, language="bash")
         if ds_arg.isupper() or "QUERY.jpg" in cmd:

@@ -31,7 +31,7 @@ from core import folder_access
 from core.encoding import Features, encode_dataset
 from core.methods import ARTICLE, METHODS, REGISTRY, Method
 
-from . import empty, intent, uploads, url_state
+from . import empty, intent, matching, uploads, url_state
 from . import threshold as _threshold
 from .caching import ByteLRU
 from .text import md_escape
@@ -408,11 +408,12 @@ def sidebar() -> None:
             st.caption(f"{m.unit}, {'higher' if m.higher_is_closer else 'lower'} = closer"
                        + (" · one of the article's six" if name in ARTICLE else ""))
             params = _method_params_widgets(m) if m.params else {}
+            matching.picker()
         try:
-            st.session_state["_method"] = (m, m.resolve_params(params))
+            st.session_state["_method"] = (matching.apply(m), m.resolve_params(params))
         except ValueError as e:
             st.warning(md_escape(e))  # may quote a typed value
-            st.session_state["_method"] = (m, m.default_params())
+            st.session_state["_method"] = (matching.apply(m), m.default_params())
     url_state.write(source, st.session_state.get(K_DEMO), *st.session_state["_method"])
 
 

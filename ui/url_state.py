@@ -7,7 +7,7 @@ file) and the folder path are neither written nor read, and a query is only ever
 image of the visitor's own current set (looked up there, never opened by name).
 
 Keys: ``src`` (demo|upload|folder), ``demo`` (a demo set key), ``m`` (method), ``p.<name>`` (parameters),
-``t`` (threshold), ``q`` (``demo`` or ``item:<name>``).
+``t`` (threshold), ``q`` (``demo`` or ``item:<name>``), ``inv`` / ``verify`` (see :mod:`ui.matching`).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import streamlit as st
 
 from core.methods import METHODS, Method
 
+from . import matching
 from . import threshold as T
 
 K_RESTORED = "_url_restored"
@@ -61,6 +62,7 @@ def restore(sources: list[str], demo_keys: list[str], k_source: str, k_demo: str
     if st.session_state.get(K_RESTORED):
         return
     st.session_state[K_RESTORED] = True
+    matching.restore()
     by_code = {v: k for k, v in SRC_CODES.items()}
     src = by_code.get(_get("src") or "")
     if src in sources:
@@ -102,6 +104,7 @@ def restore(sources: list[str], demo_keys: list[str], k_source: str, k_demo: str
 def write(source: str, demo: str | None, method: Method, params: dict) -> None:
     """Put the current view into the URL (only keys whose value changed, so the history is not flooded)."""
     want: dict[str, str] = {"src": SRC_CODES.get(source, "demo"), "m": method.name}
+    want.update(matching.url_values())
     if source == "Demo data" and demo:
         want["demo"] = demo
     for p in method.params:

@@ -110,7 +110,8 @@ def short(name: str, n: int = 28) -> str:
 
 # ------------------------------------------------------------------------------------------------ gallery
 def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns: int = 5, key: str = "gal",
-            on_pick: Callable[[str], None] | None = None, truth: dict | None = None) -> None:
+            on_pick: Callable[[str], None] | None = None, truth: dict | None = None,
+            on_inspect: Callable[[str], None] | None = None) -> None:
     """Ranked matches as thumbnails: rank, score (method unit) and a ✅ match / ✖ no-match badge.
 
     Parameters
@@ -120,6 +121,10 @@ def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns:
         Whether each image is truly a duplicate of the query (labelled data): shown as a small note.
     on_pick : callable(name), optional
         Adds a "use as query" button under each thumbnail.
+    on_inspect : callable(name), optional
+        Adds an "Inspect" button (the pair inspector: the query against this result).
+
+    With ``inliers`` / ``verified`` columns (a verified search) each result also gets a verification badge.
     """
     if results.empty:
         st.info("No images to rank.")
@@ -132,6 +137,8 @@ def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns:
             with col.container(border=True):
                 st.image(item_thumb(dataset, r.name), width="stretch")
                 st.markdown(f"**#{int(r.rank)}** · `{fmt_score(method, float(r.score))}`  \n{match_badge(bool(r.match))}")
+                if hasattr(r, "verified"):
+                    st.markdown(verify_badge(bool(r.verified), int(r.inliers)))
                 cap = short(r.name)
                 if truth is not None and r.name in truth:
                     cap += " · " + ("true duplicate" if truth[r.name] else "different picture")
@@ -139,6 +146,16 @@ def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns:
                 if on_pick is not None:
                     st.button("Use as query", key=f"{key}::pick::{r.name}", on_click=on_pick, args=(r.name,),
                               width="stretch")
+                if on_inspect is not None:
+                    st.button("Inspect", key=f"{key}::inspect::{r.name}", on_click=on_inspect, args=(r.name,),
+                              icon=":material/compare:", width="stretch")
+
+
+def verify_badge(verified: bool, inliers: int) -> str:
+    """Badge of one local-feature check (verified, inlier count)."""
+    if verified:
+        return f":green-badge[:material/verified: verified · {int(inliers)} inliers]"
+    return f":gray-badge[not verified · {int(inliers)} inliers]"
 
 
 def thumbnail_picker(dataset: Dataset, on_pick: Callable[[str], None], *, key: str, columns: int = 6,
