@@ -6,6 +6,7 @@ names the valid choices). Progress bars go to stderr; results (text or ``--json`
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -203,6 +204,7 @@ def cmd_duplicates(a) -> int:
     from .collection.groups import duplicates_regrouped
     from .scale import index_line
     from .invariance import invariant
+    from . import keeper
     from .search import find_duplicates, item_info
 
     m = invariant(_method(a.method), a.invariance)
@@ -213,10 +215,13 @@ def cmd_duplicates(a) -> int:
     feats = encode_dataset(ds, m, params, cache=not a.no_cache, progress=bar)
     if len(feats) == 0:
         raise NothingUsable(f"no usable images in {a.dataset}")
-    dup, pairs, extra = two.duplicates_run(feats, thr, a, ds, find_duplicates, item_info(ds.items), bar)
+    # each group keeps its original (core.keeper's default rule), in components and strict groups alike
+    pick = keeper.chooser(ds)
+    dup, pairs, extra = two.duplicates_run(feats, thr, a, ds, functools.partial(find_duplicates, choose_keeper=pick),
+                                           item_info(ds.items), bar)
     if dup.truncated:  # stderr: the JSON on stdout stays machine-readable
         print(f"note: {dup.message} (the cap is DUPFINDER_MAX_PAIRS)", file=sys.stderr)
-    dup = duplicates_regrouped(dup, feats.names, a.groups)
+    dup = duplicates_regrouped(dup, feats.names, a.groups, choose_keeper=pick)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     groups = dup.group_members()
     if a.json:

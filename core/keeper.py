@@ -254,6 +254,23 @@ def explain(rule: str = "original") -> str:
     return "Keep the copy with " + "; then, among equals, ".join(parts) + "; then the first name."
 
 
+def chooser(dataset, rule: str = "original"):
+    """``names -> keeper name`` for :func:`core.search.find_duplicates` (``choose_keeper=``): :func:`choose` over
+    ``dataset``'s items, each image's candidate (EXIF header, file time) read once."""
+    steps(rule)  # ValueError for an unknown rule, before any work
+    seen: dict[str, Candidate] = {}
+
+    def pick(names: list[str]) -> str:
+        cands = []
+        for n in names:
+            if n not in seen:
+                seen[n] = candidate(dataset.by_name(n))
+            cands.append(seen[n])
+        return names[choose(cands, rule)[0]]
+
+    return pick
+
+
 def choose(candidates: Sequence[Candidate], rule: str = "original") -> tuple[int, str]:
     """The keeper of a group and why.
 

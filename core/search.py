@@ -254,7 +254,8 @@ class Duplicates:
 
 def find_duplicates(features: Features, threshold: float, info: dict[str, tuple[int, int]] | None = None,
                     progress: Progress | None = None, max_pairs: int | str | None = BUDGET,
-                    decided: tuple | None = None) -> Duplicates:
+                    decided: tuple | None = None,
+                    choose_keeper: Callable[[list[str]], str] | None = None) -> Duplicates:
     """All pairs within ``threshold``, their connected components (groups) and copies per image.
 
     Parameters
@@ -268,6 +269,9 @@ def find_duplicates(features: Features, threshold: float, info: dict[str, tuple[
     decided : (i, j, score) arrays, optional
         The duplicate pairs decided elsewhere (e.g. the verified candidates of :mod:`core.two_stage`) instead of
         the pairs within ``threshold``.
+    choose_keeper : callable(list of names) -> name, optional
+        Picks each group's keeper instead of the ``info`` rule (e.g. :func:`core.keeper.chooser`: the original,
+        not the biggest file).
     """
     n = len(features)
     cap = _max_pairs(max_pairs)
@@ -295,9 +299,13 @@ def find_duplicates(features: Features, threshold: float, info: dict[str, tuple[
             rows.append((first[int(labels[k])], names[k], int(sizes[labels[k]]), int(px), int(nbytes), int(k)))
     groups = pd.DataFrame(rows, columns=["group_id", "name", "size", "pixels", "bytes", "_pos"])
     if len(groups):
-        best = (groups.sort_values(["group_id", "pixels", "bytes", "_pos"], ascending=[True, False, False, True])
-                .groupby("group_id", sort=False).head(1).index)
-        groups["keep"] = groups.index.isin(best)
+        if choose_keeper is not None:
+            keepers = {gid: choose_keeper(list(g.sort_values("_pos")["name"])) for gid, g in groups.groupby("group_id")}
+            groups["keep"] = [keepers[gid] == name for gid, name in zip(groups["group_id"], groups["name"])]
+        else:
+            best = (groups.sort_values(["group_id", "pixels", "bytes", "_pos"], ascending=[True, False, False, True])
+                    .groupby("group_id", sort=False).head(1).index)
+            groups["keep"] = groups.index.isin(best)
         groups = groups.sort_values(["group_id", "_pos"]).reset_index(drop=True)
     else:
         groups["keep"] = pd.Series(dtype=bool)

@@ -7,6 +7,7 @@ from collections import Counter
 import streamlit as st
 
 from core import config, export
+from core import keeper as keep_rule
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
 from ui import cli_command, layout, pair_inspector
@@ -42,7 +43,8 @@ def at_threshold() -> None:
 def _results(thr: float) -> None:
     max_pairs = config.budgets().max_pairs  # part of the result's identity: a cut list is not the full one
     dup = S.memo(fk + ("dup", float(thr), max_pairs),
-                 lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs))
+                 lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs,
+                                           choose_keeper=keep_rule.chooser(ds)))
     keep = dup.keep_set()
 
     c = layout.grid("dup_metrics").columns(4)
@@ -122,7 +124,9 @@ def _results(thr: float) -> None:
                                                "score under each rotation / mirror.")
                 if pair_inspector.showing("duplicates", names):
                     pair_inspector.render_if_open("duplicates", ds, m, params)
-        st.caption("Suggested keeper: the most pixels, then the largest file, then the first name. Scores under the "
+        st.caption("Suggested keeper: the original — the most pixels, then a name without a copy marker (`-2`, "
+                   "` (1)`, `copy`…), then the oldest capture date, then the most widely readable format (the Review "
+                   "page explains each choice and lets you change it). Scores under the "
                    f"copies are to the keeper, in {m.unit}.")
 
     pairs_title = (f"The closest {len(dup.pairs):,} of {dup.total_pairs:,} duplicate pairs" if dup.truncated

@@ -449,3 +449,18 @@ def test_cross_pairs_tiles_equal_one_full_matrix(name, monkeypatch):
     want = np.argwhere(np.asarray(m.is_match(full, thr)))
     assert sorted(zip(i.tolist(), j.tolist())) == sorted(map(tuple, want.tolist()))
     np.testing.assert_allclose(s, full[i, j], rtol=0, atol=1e-6)  # pairwise_euclidean: < 1e-6 (its docstring)
+
+
+def test_duplicates_keep_the_original_not_the_bigger_copy(tmp_path, capsys):
+    """`duplicates` (and the Duplicates page, through the same find_duplicates argument) suggest the original:
+    a re-saved copy named `-2` with a bigger file loses to the original at equal pixels (issue 13)."""
+    d = tmp_path / "photos"
+    d.mkdir()
+    img = smooth(41)
+    (d / "IMG_124816.jpg").write_bytes(jpeg(img, quality=80))
+    (d / "IMG_124816-2.jpg").write_bytes(jpeg(img, quality=98))  # same pixels, larger file: the old rule kept it
+    (d / "other.jpg").write_bytes(jpeg(smooth(42)))
+    for groups in ("components", "strict"):
+        assert main(["duplicates", str(d), "--method", "ahash", "--no-cache", "--json", "--groups", groups]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert [g["keep"] for g in out["groups"]] == ["IMG_124816.jpg"], (groups, out["groups"])

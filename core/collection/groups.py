@@ -96,7 +96,8 @@ def build_groups(n: int, i: np.ndarray, j: np.ndarray, pick: Callable[[list[int]
     return sorted(groups, key=lambda g: g.members[0])
 
 
-def duplicates_regrouped(dup: Duplicates, names: Sequence[str], mode: str) -> Duplicates:
+def duplicates_regrouped(dup: Duplicates, names: Sequence[str], mode: str,
+                         choose_keeper: Callable[[list[str]], str] | None = None) -> Duplicates:
     """``dup`` with its groups rebuilt in ``mode``, keeping :func:`core.search.find_duplicates`' keep suggestion
     (most pixels, then largest file, then dataset order) and its pairs; copies per image follow the new groups."""
     import pandas as pd
@@ -111,6 +112,9 @@ def duplicates_regrouped(dup: Duplicates, names: Sequence[str], mode: str) -> Du
     facts = {r.name: (int(r.pixels), int(r.bytes)) for r in dup.groups.itertuples()}
 
     def pick(members: list[int]) -> int:
+        if choose_keeper is not None:  # the caller's rule (core.keeper.chooser), as in find_duplicates
+            chosen = choose_keeper([names[k] for k in members])
+            return next(k for k in members if names[k] == chosen)
         return min(members, key=lambda k: (-facts[names[k]][0], -facts[names[k]][1], k))
 
     groups = build_groups(len(names), i, j, pick, mode)
