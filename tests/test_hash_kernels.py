@@ -6,7 +6,6 @@ three are where medians and means tie) and on every real photo in the repository
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import imagehash
