@@ -190,10 +190,15 @@ def verify_cache_bytes() -> int:
     return env_number("DUPFINDER_VERIFY_CACHE_BYTES", 256 << 20)
 
 
+def verify_max_pool() -> int:
+    """``$DUPFINDER_VERIFY_MAX_POOL``: most candidates one verified search checks with local features (default 100)."""
+    return env_number("DUPFINDER_VERIFY_MAX_POOL", 100)
+
+
 def verify_neighbours() -> int:
     """``$DUPFINDER_VERIFY_NEIGHBOURS``: first-stage candidates checked per image by ``--verify`` (default 10):
     bounds the local-feature checks of a duplicates run to about 10 per image."""
     return env_number("DUPFINDER_VERIFY_NEIGHBOURS", 10)
 
 
-__all__ += ["verify_cache_bytes", "verify_neighbours"]
+__all__ += ["verify_cache_bytes", "verify_max_pool", "verify_neighbours"]

@@ -170,18 +170,11 @@ def _decode_chunk(method: Method, jobs):
     return ok, imgs, failed, time.perf_counter() - t0
 
 
-def _worker(method: Method, params: dict, jobs, encode: bool):
-    """Runs in a worker process: decode (and encode) one chunk. Returns only arrays, ids and reasons."""
+def _worker(method: Method, params: dict, jobs):
+    """Runs in a worker process: decode and encode one chunk. Returns only arrays, ids and reasons."""
     ok, imgs, failed, t_dec = _decode_chunk(method, jobs)
-    if encode:
-        rows = method.encode(imgs, **params) if imgs else None
-        return ok, rows, failed, t_dec
-    # decode only: send raw RGB pixels back (PIL images are rebuilt in the parent)
-    return ok, [(im.size, im.tobytes()) for im in imgs], failed, t_dec
-
-
-def _from_pixels(size, data) -> "_images.Image.Image":
-    return _images.Image.frombytes("RGB", size, data)
+    rows = method.encode(imgs, **params) if imgs else None
+    return ok, rows, failed, t_dec
 
 
 def encode_dataset(dataset: Dataset | Sequence[Item], method: Method, params: Mapping[str, Any] | None = None, *,
@@ -300,45 +293,24 @@ def _encode_parallel(method: Method, p: dict, jobs: list, n_workers: int, batch_
                      state: dict, cost: Mapping[str, int], pixel_budget: int) -> list:
     """Encode ``jobs`` with the process pool; returns the jobs still to do (all of them if the pool failed).
 
-    Hash/pixel methods: workers decode + encode chunks small enough to balance the load (one chunk per worker
-    alive at a time). CNN methods: workers decode chunks and the parent encodes them in order, with at most
-    2 x workers chunks in flight. Either way the decoded pixels alive at once stay within ``pixel_budget``: it is
-    shared between the chunks that can be in flight; and each worker decodes one file at a time, shrinking it
-    right after decoding, so at most one full-resolution image per worker exists.
+    Methods that encode in workers (hashes, pixels, SSIM; the CNN goes through :mod:`core.cnn_pipeline`): workers
+    decode + encode chunks small enough to balance the load (>= 4 chunks per worker). The decoded pixels alive at
+    once stay within ``pixel_budget``, shared between the workers; each worker decodes one file at a time, shrinking
+    it right after decoding, so at most one full-resolution image per worker exists.
     """
-    in_parent = method.encode_in_parent
-    if in_parent:
-        chunk = max(1, batch_size)
-        per_chunk = max(1, pixel_budget // (2 * n_workers))
-    else:  # >= 4 chunks per worker for load balance, at most batch_size images per chunk
-        chunk = max(1, min(batch_size, -(-len(jobs) // (4 * n_workers))))
-        per_chunk = max(1, pixel_budget // n_workers)
-    chunks = split_jobs(jobs, cost, chunk, per_chunk)
+    chunk = max(1, min(batch_size, -(-len(jobs) // (4 * n_workers))))
+    chunks = split_jobs(jobs, cost, chunk, max(1, pixel_budget // n_workers))
     done = [False] * len(chunks)
     pool = None
     try:
         pool = _get_pool(n_workers)
-        if in_parent:
-            # keep at most 2 x workers chunks in flight: bounds the decoded pixels held in memory
-            inflight: dict[int, _cf.Future] = {}
-            nxt = 0
-            for k in range(len(chunks)):
-                while nxt < len(chunks) and len(inflight) < 2 * n_workers:
-                    inflight[nxt] = pool.submit(_worker, method, p, chunks[nxt], False)
-                    nxt += 1
-                ok, pix, fail, t_dec = inflight.pop(k).result()
-                state["t_dec"] += t_dec
-                imgs = [_from_pixels(size, data) for size, data in pix]
-                store_rows(ok, method.encode(imgs, **p) if imgs else None, fail, len(chunks[k]))
-                done[k] = True
-        else:
-            futs = {pool.submit(_worker, method, p, c, True): k for k, c in enumerate(chunks)}
-            for f in _cf.as_completed(futs):
-                k = futs[f]
-                ok, enc, fail, t_dec = f.result()
-                state["t_dec"] += t_dec
-                store_rows(ok, enc, fail, len(chunks[k]))
-                done[k] = True
+        futs = {pool.submit(_worker, method, p, c): k for k, c in enumerate(chunks)}
+        for f in _cf.as_completed(futs):
+            k = futs[f]
+            ok, enc, fail, t_dec = f.result()
+            state["t_dec"] += t_dec
+            store_rows(ok, enc, fail, len(chunks[k]))
+            done[k] = True
     except Exception as exc:  # noqa: BLE001 - any pool problem (spawn refused, worker died, pickling): sequential
         log.warning("parallel encoding failed (%s: %s); continuing sequentially", type(exc).__name__, exc)
         if pool is not None:

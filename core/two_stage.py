@@ -90,8 +90,9 @@ def rerank(ranked: pd.DataFrame, query_key: Hashable, store: LocalFeatureStore, 
 
 
 def search_pool(top_k: int | None) -> int:
-    """First-stage candidates of a verified search: ``max(top_k, neighbours)``."""
-    return max(int(top_k or 0), config.verify_neighbours())
+    """First-stage candidates of a verified search: ``max(top_k, neighbours)``, at most ``verify_max_pool``
+    (each candidate costs a decode + SIFT: a visitor's top-k must not buy thousands of them)."""
+    return min(max(int(top_k or 0), config.verify_neighbours()), config.verify_max_pool())
 
 
 # ------------------------------------------------------------------------------------------------ all pairs

@@ -42,9 +42,15 @@ def at_threshold() -> None:
 
 def _results(thr: float) -> None:
     max_pairs = config.budgets().max_pairs  # part of the result's identity: a cut list is not the full one
+    # one chooser per dataset, in the session (it holds the visitor's dataset): each image's EXIF header is read
+    # once, not again at every new threshold
+    held = st.session_state.get("_keeper_chooser")
+    if not held or held[0] != fk[0]:
+        held = st.session_state["_keeper_chooser"] = (fk[0], keep_rule.chooser(ds))
+    pick = held[1]
     dup = S.memo(fk + ("dup", float(thr), max_pairs),
                  lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs,
-                                           choose_keeper=keep_rule.chooser(ds)))
+                                           choose_keeper=pick))
     keep = dup.keep_set()
 
     c = layout.grid("dup_metrics").columns(4)

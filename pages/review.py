@@ -161,7 +161,7 @@ if last and last.get("log"):
 
             st.button("Undo", key="review_undo", icon=":material/undo:", on_click=_undo, args=(last["log"],))
             if st.session_state.get("_review_undo_error"):
-                st.error("Undo refused: " + st.session_state.pop("_review_undo_error"))
+                st.error("Undo refused: " + md_escape(st.session_state.pop("_review_undo_error")))
         for name, why in last["not_moved"][:20]:
             st.caption(f"not moved: {md_escape(name)}: {md_escape(why)}")
 
@@ -182,7 +182,7 @@ if folder_source:
         if not why and (os.path.commonpath([real_t, real_r]) in (real_t, real_r)):
             why = "The folder must be outside the dataset (and must not contain it)."
     if why:
-        st.warning(why)
+        st.warning(md_escape(why))
 
     def _apply() -> None:
         out = clean.apply(ds, plan, target, header)

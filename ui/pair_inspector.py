@@ -9,7 +9,9 @@ named by refs ``("item", name)`` (an image of the set) or ``("query", q)`` (the 
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 
 import numpy as np
 import pandas as pd
@@ -143,15 +145,35 @@ def _png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def _source_key(source) -> str:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return hashlib.sha1(bytes(source)).hexdigest()
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else repr(source)
+
+
+def _inspect(source_a, source_b, method: Method, params: dict):
+    """(drawing PNG, verification, transform table) of a pair, kept in the session for the last pair shown: a
+    threshold move reruns the page's fragment, and must not decode, run SIFT and encode 9 images again."""
+    base = base_of(method)
+    key = (_source_key(source_a), _source_key(source_b), base.params_key(base.resolve_params(params)))
+    held = st.session_state.get("_pair_inspector_last")
+    if held and held[0] == key:
+        return held[1]
+    img_a, img_b = _fit(_open(source_a)), _fit(_open(source_b))
+    v = verify_images(img_a, img_b)
+    out = (_png(drawing(img_a, img_b, v)), v, transform_scores(base, params, source_a, source_b))
+    st.session_state["_pair_inspector_last"] = (key, out)
+    return out
+
+
 def render_pair(name_a: str, source_a, name_b: str, source_b, method: Method, params: dict) -> None:
     """The inspector's body for one pair (any page may call it directly)."""
     try:
-        img_a, img_b = _fit(_open(source_a)), _fit(_open(source_b))
+        png, v, table = _inspect(source_a, source_b, method, params)
     except I.ImageError as e:
         st.error(md_escape(f"Cannot open the pair: {e}"))
         return
-    v = verify_images(img_a, img_b)
-    st.image(_png(drawing(img_a, img_b, v)), width="stretch")
+    st.image(png, width="stretch")
     st.caption(md_escape(f"{name_a}  ↔  {name_b}"))
     verdict = (":green-badge[:material/verified: verified]" if v.verified
                else f":gray-badge[not verified] {md_escape(v.reason)}")
@@ -160,11 +182,7 @@ def render_pair(name_a: str, source_a, name_b: str, source_b, method: Method, pa
     st.caption("Blue lines join local features that agree on one geometry (inliers); the outlines are the matched "
                "region in each image.")
     base = base_of(method)
-    try:
-        table = transform_scores(base, params, source_a, source_b)
-    except I.ImageError as e:
-        st.error(md_escape(f"Cannot score the pair: {e}"))
-        return
+    table = table.copy()
     best = table["score"].idxmax() if base.higher_is_closer else table["score"].idxmin()
     table["closest"] = table.index == best
     st.markdown(f"**{md_escape(base.label)}** score of the second image under each transform "

@@ -19,6 +19,7 @@ from . import layout
 from . import session as S
 from . import threshold as T
 from . import widgets as W
+from .text import md_escape
 
 K_VERDICTS = "_review_verdicts"  # {(features key, a, b): (score, same)}
 BIG = 320  # px, thumbnails of a reviewed pair
@@ -37,9 +38,9 @@ def _pair(ds: Dataset, m: Method, fk: tuple, r, key: str, verdicts: dict, ask: b
     with st.container(border=True):
         c1, c2 = layout.grid(f"{key}_imgs").columns(2)
         c1.image(W.item_thumb(ds, r.a, BIG), width="stretch")
-        c1.caption(W.short(r.a, 30), help=r.a)
+        c1.caption(md_escape(W.short(r.a, 30)), help=md_escape(r.a))
         c2.image(W.item_thumb(ds, r.b, BIG), width="stretch")
-        c2.caption(W.short(r.b, 30), help=r.b)
+        c2.caption(md_escape(W.short(r.b, 30)), help=md_escape(r.b))
         st.markdown(f"`{W.fmt_score(m, float(r.score))}` · {W.fmt_score(m, abs(float(r.margin)))} "
                     + ("inside" if r.margin >= 0 else "outside") + " the threshold")
         if ask:

@@ -190,6 +190,7 @@ def load_uploads(files, slot: str = "_ds") -> D.Dataset | None:
     One .zip -> load_zip (folders inside may carry labels); anything else -> load_files. ``slot`` names the
     session keys (cache, error) so that a second dataset (the Two-sets mode's set B) has its own."""
     if not files:
+        st.session_state.pop(f"{slot}_upload_cache", None)  # the visitor removed their files: forget them
         return None
     sig = tuple((getattr(f, "file_id", None) or f.name, f.size) for f in files)
     cached = st.session_state.get(f"{slot}_upload_cache")
@@ -208,7 +209,12 @@ def load_uploads(files, slot: str = "_ds") -> D.Dataset | None:
         ds = None
     finally:
         done()
-    st.session_state[f"{slot}_upload_cache"] = (sig, ds)
+    # kept for the next rerun only within the session's upload budget (set A's kept upload counts too)
+    kept_a = (st.session_state.get(uploads.K_STORE) or {}).get("bytes", 0) if slot != "_ds" else 0
+    if sum(int(f.size) for f in files) + kept_a <= config.budgets().session_upload_bytes:
+        st.session_state[f"{slot}_upload_cache"] = (sig, ds)
+    else:
+        st.session_state.pop(f"{slot}_upload_cache", None)
     return ds
 
 
@@ -397,10 +403,7 @@ def sidebar() -> None:
         intent.picker(K_METHOD)
         names = [m.name for m in REGISTRY]
         if st.session_state.get(K_METHOD) not in names:
-            # a link may name the method (``?method=cnn-cosine``); only registry names are taken from it
-            linked = st.query_params.get("method")
-            st.session_state[K_METHOD] = (linked if linked in names else
-                                          DEFAULT_METHOD if DEFAULT_METHOD in names else names[0])
+            st.session_state[K_METHOD] = DEFAULT_METHOD if DEFAULT_METHOD in names else names[0]
         with st.expander("Method (technical)", expanded=intent.current() is None, icon=":material/tune:"):
             name = st.selectbox("Method", names, key=K_METHOD, format_func=lambda n: METHODS[n].label,
                                 on_change=intent.clear)

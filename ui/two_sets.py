@@ -16,8 +16,8 @@ import math
 import streamlit as st
 
 from core import datasets as D
+from core import export
 from core.collection.compare import compare
-from core.collection.review import neutralise
 
 from .text import md_escape
 
@@ -64,7 +64,8 @@ def controls() -> None:
               help="Compare the set above (A) with a second set (B): Search ranks B against a query from A; "
                    "Duplicates shows only pairs with one image in each set.")
     if not active():
-        st.session_state.pop("_dataset_b", None)
+        for k in ("_dataset_b", f"{SLOT_B}_upload_cache", f"{SLOT_B}_folder_cache"):
+            st.session_state.pop(k, None)  # set B's files are not kept once the mode is off
         return
     st.radio("Use", list(USES), key=K_USE, format_func=lambda k: USES[k][0], horizontal=True)
     title, a_name, b_name = use()
@@ -85,7 +86,7 @@ def controls() -> None:
         path = st.text_input("Folder of set B", key=K_B_FOLDER, placeholder="/path/to/set-b")
         b = S.load_folder(path, SLOT_B) if path else None
     if st.session_state.get(f"{SLOT_B}_error"):
-        st.error(st.session_state[f"{SLOT_B}_error"])
+        st.error(md_escape(st.session_state[f"{SLOT_B}_error"]))
     st.session_state["_dataset_b"] = b  # None for the split: derived from A when asked (see sets())
     a, b = sets()
     if a is not None and b is not None:
@@ -153,8 +154,7 @@ def leaked_share(pairs, n_b: int) -> tuple[int, float]:
 
 def pairs_csv(pairs) -> bytes:
     """``a,b,score`` as CSV with name cells neutralised against spreadsheet formulas."""
-    out = pairs.assign(a=pairs["a"].map(neutralise), b=pairs["b"].map(neutralise))
-    return out.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return export.frame_csv(pairs)
 
 
 def render_duplicates() -> None:

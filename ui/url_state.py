@@ -70,7 +70,7 @@ def restore(sources: list[str], demo_keys: list[str], k_source: str, k_demo: str
     demo = _get("demo")
     if demo in demo_keys:
         st.session_state[k_demo] = demo
-    m = METHODS.get(_get("m") or "")
+    m = METHODS.get(_get("m") or _get("method") or "")  # ?method=NAME: the long form of a shared link
     if m is None:
         return
     st.session_state[k_method] = m.name

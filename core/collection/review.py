@@ -27,7 +27,6 @@ from .clean import PlannedGroup
 from .groups import build_groups
 
 #: First characters a spreadsheet reads as a formula (CSV injection): such cells get a leading apostrophe.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -131,9 +130,10 @@ def final_plan(groups: Sequence[ReviewGroup], keepers: Mapping[str, str] | None 
 
 
 def neutralise(cell) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading ``'`` when it would start a formula."""
-    s = "" if cell is None else str(cell)
-    return "'" + s if s.startswith(FORMULA_START) else s
+    """A CSV text cell a spreadsheet shows as text (:func:`core.export.neutralise_formula`)."""
+    from ..export import neutralise_formula
+
+    return neutralise_formula("" if cell is None else str(cell))
 
 
 def plan_csv(plan: Sequence[PlannedGroup]) -> bytes:
@@ -176,5 +176,5 @@ def kept_zip(dataset: Dataset, plan: Sequence[PlannedGroup]) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["FORMULA_START", "ReviewGroup", "candidates", "far_from", "final_plan", "kept_names", "kept_zip",
+__all__ = ["ReviewGroup", "candidates", "far_from", "final_plan", "kept_names", "kept_zip",
            "neutralise", "plan_csv", "plan_json", "review_groups"]
