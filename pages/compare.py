@@ -12,7 +12,7 @@ from core.agreement import agreement_table, pairwise_agreement
 from core.charts import agreement_heatmap
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.search import search
-from ui import layout, pair_inspector
+from ui import index_source, layout, pair_inspector
 from ui import session as S
 from ui import threshold as T
 from ui import widgets as W
@@ -27,9 +27,17 @@ st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images). One que
            "set on another page).")
 
 q = W.query_panel(ds, key="compare")
+offered = [m.name for m in REGISTRY if index_source.held(ds, m)]  # a saved index: only the methods it holds
+if len(offered) < len(REGISTRY):
+    st.caption(":material/inventory_2: Only the methods this saved index holds are offered (its features are used "
+               "as built; the others would need every image encoded).")
+if st.session_state.get("cmp_methods") is not None and not set(st.session_state["cmp_methods"]) <= set(offered):
+    st.session_state["cmp_methods"] = [n for n in st.session_state["cmp_methods"] if n in offered]
 c1, c2 = st.columns([4, 1])
 with c1:
-    names = st.multiselect("Methods", [m.name for m in REGISTRY], default=list(ARTICLE), key="cmp_methods",
+    names = st.multiselect("Methods", offered, default=None if "cmp_methods" in st.session_state else
+                           [n for n in ARTICLE if n in offered] or offered[:1],
+                           key="cmp_methods",
                            format_func=lambda n: METHODS[n].label,
                            help="Default: the six methods of the original article. The CNN ones encode the "
                                 "dataset once (a few seconds), then stay cached.")
@@ -49,7 +57,7 @@ if ds.has_labels:
 results, methods = {}, {}
 for n in names:
     m = METHODS[n]
-    params = side_params if m.name == side_m.name else m.default_params()
+    params = side_params if m.name == side_m.name else index_source.stored_params(ds, m)
     feats = S.cached_features(ds, m, params)
     S.require_features(ds, feats)
     row, exclude, err = W.query_row(q, feats, ds)
@@ -90,7 +98,7 @@ for s in range(0, len(labels), per_row):
 _picked = METHODS.get(pair_inspector.chosen_method("compare") or "")
 if _picked is not None:
     pair_inspector.render_if_open("compare", ds, _picked,
-                                  side_params if _picked.name == side_m.name else _picked.default_params())
+                                  side_params if _picked.name == side_m.name else index_source.stored_params(ds, _picked))
 legend = ":green[:material/check_circle:] / :red[:material/cancel:] = within / outside the method's threshold."
 if qgroup is not None:
     legend += " :blue-badge[same] = truly the same picture as the query (ground truth), :gray-badge[other] = a different picture."

@@ -10,7 +10,7 @@ from core import config, export
 from core import keeper as keep_rule
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
-from ui import cli_command, layout, pair_inspector
+from ui import cli_command, index_source, layout, pair_inspector
 from ui import session as S
 from ui import threshold as T
 from ui import two_sets
@@ -18,6 +18,9 @@ from ui import widgets as W
 from ui.text import md_escape
 
 S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+GROUPS_PER_PAGE = 12
+THUMBS_PER_GROUP = 24  # with GROUPS_PER_PAGE: at most 288 thumbnails on a page, whatever the set's size
+BARS = 40  # bars of the copies chart (the images with the most copies)
 st.title(":material/filter_none: Duplicates")
 if two_sets.active():  # sidebar "Two sets": cross pairs only
     two_sets.render_duplicates()
@@ -71,16 +74,24 @@ def _results(thr: float) -> None:
     d2.download_button("Groups (JSON)", data=lambda: export.duplicates_json(dup, m.name, thr, skipped),
                        file_name=f"{stem}.json", mime="application/json", on_click="ignore", width="stretch", icon=":material/download:",
                        key="dl_json", help="Same shape as `python -m core duplicates --json`.")
-    d3.download_button(f"De-duplicated set (.zip, {len(keep)} images)", data=lambda: export.dedup_zip(dup, ds.items),
-                       file_name=f"deduplicated_{m.name}_{T.fmt(m, params, thr)}.zip", mime="application/zip", on_click="ignore", icon=":material/folder_zip:",
-                       width="stretch", key="dl_zip", help="One copy per group (the suggested one) plus every image "
-                                                           "without duplicates, as the original files.")
+    if index_source.is_index(ds):  # a zip of a whole indexed collection would be built in memory: not offered
+        d3.caption(f"The de-duplicated set ({len(keep):,} images) is not zipped from a saved index: move the copies "
+                   "with `python -m core clean FOLDER --method NAME --move-to DIR` (with undo).")
+    else:
+        d3.download_button(f"De-duplicated set (.zip, {len(keep)} images)", data=lambda: export.dedup_zip(dup, ds.items),
+                           file_name=f"deduplicated_{m.name}_{T.fmt(m, params, thr)}.zip", mime="application/zip", on_click="ignore", icon=":material/folder_zip:",
+                           width="stretch", key="dl_zip", help="One copy per group (the suggested one) plus every image "
+                                                               "without duplicates, as the original files.")
 
     # ------------------------------------------------------------------------------------------- copies per image
     st.subheader("Copies per image")
     cc1, cc2 = st.columns([3, 2])
     with cc1:
-        st.plotly_chart(copies_bar(dup.copies), key="copies_chart", config={"displaylogo": False})
+        st.plotly_chart(copies_bar(dup.copies, max_bars=BARS), key="copies_chart", config={"displaylogo": False})
+        n_with = int((dup.copies["copies"] > 0).sum())
+        if n_with > BARS:
+            st.caption(f"Counted over all {len(feats):,} images; the chart shows the {BARS} of the {n_with:,} images "
+                       "with copies that have the most (the table beside lists every image).")
     with cc2:
         tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
         W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch", height=min(600, 38 + 35 * len(tbl)),
@@ -94,18 +105,21 @@ def _results(thr: float) -> None:
                 + ("lower" if m.higher_is_closer else "higher") + " values to find more.")
     else:
         members = dup.group_members()
-        per_page = 12
+        per_page = GROUPS_PER_PAGE
         pages = max(1, math.ceil(len(members) / per_page))
-        page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="dup_page")) if pages > 1 else 1
-        by_name = {it.name: it for it in ds.items}
+        page = int(st.number_input(f"Page (of {pages:,}, {per_page} groups each)", 1, pages, 1, key="dup_page")
+                   ) if pages > 1 else 1
         labels = S.groups_by_name(ds) if ds.has_labels else None
         for g in members[(page - 1) * per_page: page * per_page]:
             names = g["members"]
+            n_all = len(names)
+            if n_all > THUMBS_PER_GROUP:  # the keeper first, then the first members: never hundreds of thumbnails
+                names = [g["keep"]] + [n for n in names if n != g["keep"]][:THUMBS_PER_GROUP - 1]
             keeper = g["keep"]
             idx = [feats.index(n) for n in names]
             to_keep = feats.pairwise(feats.data[[feats.index(keeper)]], feats.data[idx])[0]
             with st.container(border=True):
-                head = (f"**Group {g['group_id']}** · {len(names)} images · keep :material/star: "
+                head = (f"**Group {g['group_id']}** · {n_all} images · keep :material/star: "
                         f"**{md_escape(W.short(keeper, 40))}**")
                 if labels is not None:
                     counts = Counter(str(labels.get(n)) for n in names)
@@ -116,7 +130,7 @@ def _results(thr: float) -> None:
                 for s in range(0, len(names), ncols):
                     cols = box.columns(ncols)
                     for col, n, sc in zip(cols, names[s:s + ncols], to_keep[s:s + ncols]):
-                        it = by_name[n]
+                        it = ds.by_name(n)
                         with col:
                             st.image(W.item_thumb(ds, n), width="stretch")
                             badge = ":orange-badge[:material/star: keep]" if n == keeper else f"copy · `{W.fmt_score(m, float(sc))}`"
@@ -128,8 +142,14 @@ def _results(thr: float) -> None:
                                           args=("duplicates", ("item", keeper), ("item", n)),
                                           help="This copy against the keeper: matched features, region, "
                                                "score under each rotation / mirror.")
+                if n_all > len(names):
+                    st.caption(f"… and {n_all - len(names):,} more images in this group (all in the downloads and the "
+                               "Review page's Keep box).")
                 if pair_inspector.showing("duplicates", names):
                     pair_inspector.render_if_open("duplicates", ds, m, params)
+        if pages > 1:
+            st.caption(f"Groups {(page - 1) * per_page + 1:,}–{min(page * per_page, len(members)):,} of "
+                       f"{len(members):,}: change the page above.")
         st.caption("Suggested keeper: the original — the most pixels, then a name without a copy marker (`-2`, "
                    "` (1)`, `copy`…), then the oldest capture date, then the most widely readable format (the Review "
                    "page explains each choice and lets you change it). Scores under the "

@@ -14,6 +14,7 @@ from core.article import ARTICLE_SCIPY_NUMPY, TABLE_CAPTIONS, article_table
 from core.charts import experiment_charts as C
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.transforms import TRANSFORMS
+from ui import index_source
 from ui import session as S
 from ui.text import md_escape
 
@@ -69,7 +70,11 @@ def _dataset_picker(key: str, default: str):
     keys = list(SOURCES)
     ds_cur = S.user_dataset()
     labels = dict(SOURCES)
-    if ds_cur is None or not ds_cur.items:  # the visitor's source has no usable image: not offered (no fallback)
+    if index_source.is_index(ds_cur):
+        st.caption(":material/inventory_2: The sidebar's saved index is not offered here: these experiments time "
+                   "the *encoding* of every image with every method, and an index holds features, not timings. Run "
+                   "them on a demo set, or on the indexed folder opened as a folder (a labelled sample of it).")
+    if ds_cur is None or not ds_cur.items or index_source.is_index(ds_cur):  # no usable image, or no images at all
         keys.remove("current")
         default = default if default in keys else keys[0]
         if st.session_state.get(f"{key}::source") not in keys:

@@ -14,6 +14,7 @@ from core import keeper as K
 from core.collection import clean
 from core.collection import review as R
 from core.search import pair_indices
+from ui import index_source
 from ui import review_state as RS
 from ui import session as S
 from ui import widgets as W
@@ -203,7 +204,11 @@ d1.download_button("Plan (CSV)", data=lambda: R.plan_csv(plan), file_name=f"{ste
 d2.download_button("Plan (JSON)", data=lambda: R.plan_json(plan, **header), file_name=f"{stem}.json",
                    mime="application/json", on_click="ignore", key="review_dl_json", icon=":material/download:",
                    width="stretch")
-d3.download_button(f"Cleaned set (.zip, {len(ds.items) - n_move} images)", data=lambda: R.kept_zip(ds, plan),
-                   file_name=f"cleaned_{m.name}_{thr:g}.zip", mime="application/zip", on_click="ignore",
-                   key="review_dl_zip", icon=":material/folder_zip:", width="stretch")
+if index_source.is_index(ds):  # a zip of a whole indexed collection would be built in memory: not offered
+    d3.caption(f"The cleaned set ({len(ds.items) - n_move:,} images) is not zipped from a saved index: apply the "
+               "plan with `python -m core clean FOLDER --method NAME --move-to DIR` (with undo).")
+else:
+    d3.download_button(f"Cleaned set (.zip, {len(ds.items) - n_move} images)", data=lambda: R.kept_zip(ds, plan),
+                       file_name=f"cleaned_{m.name}_{thr:g}.zip", mime="application/zip", on_click="ignore",
+                       key="review_dl_zip", icon=":material/folder_zip:", width="stretch")
 S.show_skipped(ds, feats)

@@ -1,6 +1,8 @@
 """Search: one query image against the dataset, ranked, with the method's threshold deciding match / no match."""
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
 from core import demo
@@ -44,7 +46,11 @@ def results() -> None:
     with c2:
         top_k = st.number_input("Top-k matches", min_value=1, max_value=max(1, len(ds.items)),
                                 value=min(10, len(ds.items)), step=1, key="search_topk")
-    ranked_all = search(row, feats, thr, top_k=None, exclude=exclude)
+    # the whole ranking once per query + threshold (the match count over the whole set): a 100,000-image index
+    # re-ranks only when one of them changes, not on a top-k change or a rerun
+    qkey = (q["kind"], q["name"], hashlib.sha256(q["data"]).hexdigest() if q.get("data") else "")
+    ranked_all = S.memo(S.features_key(ds, m, params) + ("ranked", qkey, exclude, float(thr)),
+                        lambda: search(row, feats, thr, top_k=None, exclude=exclude))
     res = ranked_all.head(int(top_k))
     if matching.verify_on():  # second stage: the pool re-ranked by local features, verified first
         res = verified.ranking(ds, feats, params, row, q, thr, int(top_k), exclude)

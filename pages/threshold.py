@@ -8,6 +8,7 @@ import numpy as np
 
 import streamlit as st
 
+from core import sampling as SM
 from core.charts import nearest_neighbour_histogram, pair_score_histogram, prf_curve
 from core.evaluation import labelled_pair_scores, suggest_threshold, threshold_sweep
 from core.search import nearest_neighbours
@@ -62,11 +63,18 @@ def _fmt(x) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
 
+BIG = len(feats) > SM.ALL_PAIRS_CAP  # all pairs of the set would be too many to score: a sample, said so
 if ds.has_labels:
     gbn = S.groups_by_name(ds)
     lk = S.labels_key(ds)
-    sweep = S.memo(fk + ("sweep", lk, "slider-grid"), lambda: threshold_sweep(feats, gbn, grid=T.grid(m, params)))
-    pairs = S.memo(fk + ("pairs", lk), lambda: labelled_pair_scores(feats, gbn))
+    fs = S.memo(fk + ("label-sample", lk, SM.ALL_PAIRS_CAP),
+                lambda: SM.subset(feats, SM.group_rows(feats.names, gbn, SM.ALL_PAIRS_CAP))) if BIG else feats
+    if BIG:
+        st.caption(f":material/science: Measured on a sample: {len(fs):,} of the {len(feats):,} images (whole labelled "
+                   f"groups drawn at random), all {len(fs) * (len(fs) - 1) // 2:,} of their pairs. All pairs of the "
+                   f"set would be {len(feats) * (len(feats) - 1) // 2:,}.")
+    sweep = S.memo(fk + ("sweep", lk, "slider-grid", len(fs)), lambda: threshold_sweep(fs, gbn, grid=T.grid(m, params)))
+    pairs = S.memo(fk + ("pairs", lk, len(fs)), lambda: labelled_pair_scores(fs, gbn))
     best = suggest_threshold(sweep)
     # metrics at the current threshold: the sweep row at or just inside it
     at = sweep.iloc[(sweep["threshold"] - float(thr)).abs().argsort().iloc[0]]
@@ -106,13 +114,17 @@ else:
             "image's score to its nearest other image — duplicates sit at the close end, unique images far away. "
             "To get precision/recall, choose a labelling convention in the sidebar (folders, CSV or "
             "consecutive:K).")
-    nn = S.memo(fk + ("nn",), lambda: nearest_neighbours(feats))
+    nn = S.memo(fk + ("nn", BIG), lambda: SM.sampled_nearest_neighbours(feats) if BIG else nearest_neighbours(feats))
     n_match = int(m.is_match(nn["score"].to_numpy(), thr).sum()) if len(nn) else 0
     c = st.columns(3)
     c[0].metric("Current threshold", T.fmt(m, params, thr), help=f"default {T.fmt(m, params, spec.default)}")
-    c[1].metric("Images with a match", f"{n_match} / {len(nn)}")
+    c[1].metric("Images with a match" + (" (sample)" if BIG else ""), f"{n_match} / {len(nn)}")
     c[2].metric("Default", T.fmt(m, params, spec.default))
     st.plotly_chart(nearest_neighbour_histogram(nn, m, thr, params), key="thr_nn", config={"displaylogo": False})
+    if BIG:
+        st.caption(f":material/science: A random sample of {len(nn):,} of the {len(feats):,} images, each with its "
+                   f"nearest neighbour searched among all {len(feats):,} (exactly). The Duplicates page counts every "
+                   "image.")
     with st.expander("Nearest neighbours as a table"):
         W.paged_table(nn.sort_values("score", ascending=not m.higher_is_closer), key="thr_nn_table",
                       hide_index=True, width="stretch")

@@ -61,6 +61,9 @@ def _dataset_arg() -> str:
 
     source = st.session_state.get(S.K_SOURCE, S.SOURCES[0])
     if S.local_mode():
+        ds = st.session_state.get("_dataset")
+        if source == "Saved index" and getattr(ds, "root", None):  # the folder the index was built from
+            return str(ds.root)
         if source == "Folder path" and st.session_state.get(S.K_FOLDER):
             return os.path.expanduser(str(st.session_state[S.K_FOLDER]).strip())
         if source == "Demo data":

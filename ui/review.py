@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import sampling as SM
 from core.borderline import review_pairs, verdict_threshold
 from core.datasets import Dataset
 from core.encoding import Features
@@ -65,8 +66,15 @@ def _gallery(ds, m, fk, df: pd.DataFrame, key: str, verdicts: dict, ask: bool, e
 def render(ds: Dataset, feats: Features, m: Method, params: dict, thr: float, fk: tuple, *, k: int = 4) -> None:
     """The review section of the Threshold explorer."""
     st.subheader("Borderline pairs: are they the same picture?")
-    groups = [S.groups_by_name(ds).get(n) for n in feats.names] if ds.has_labels else None
-    out = S.memo(fk + ("review", T.fmt(m, params, thr), S.labels_key(ds) if groups else "", k),
+    n_all = len(feats)
+    if n_all > SM.ALL_PAIRS_CAP:  # every pair of the set is too many to scan: the pairs of a sample
+        feats = S.memo(fk + ("review-sample", SM.ALL_PAIRS_CAP),
+                       lambda: SM.subset(feats, SM.sample_rows(n_all, SM.ALL_PAIRS_CAP)))
+        st.caption(f":material/science: Among the pairs of a random sample of {len(feats):,} of the {n_all:,} images "
+                   "(all pairs of the set would take too long to scan on every threshold move).")
+    gbn = S.groups_by_name(ds) if ds.has_labels else None
+    groups = [gbn.get(n) for n in feats.names] if gbn is not None else None
+    out = S.memo(fk + ("review", T.fmt(m, params, thr), S.labels_key(ds) if groups else "", k, len(feats)),
                  lambda: review_pairs(feats, thr, groups, k=k))
     verdicts = _verdicts(fk)
     st.caption("The pairs the threshold decides by a hair, closest to it first. Say for each whether it is the same "

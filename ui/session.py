@@ -31,7 +31,7 @@ from core import folder_access
 from core.encoding import Features, encode_dataset
 from core.methods import ARTICLE, METHODS, REGISTRY, Method
 
-from . import empty, intent, matching, uploads, url_state
+from . import empty, index_source, intent, matching, uploads, url_state
 from . import threshold as _threshold
 from .caching import ByteLRU
 from .text import md_escape
@@ -43,7 +43,7 @@ DEMO_SETS: dict[str, tuple[str, Callable]] = {
     "consecutive": ("Article protocol: 8 groups of 4, consecutive:4 (32)", demo.demo_consecutive_path),
     "multiview": ("Multi-view re-shots, SFBench-like (32)", demo.demo_multiview_path),
 }
-SOURCES = ("Demo data", "Upload images", "Folder path")
+SOURCES = ("Demo data", "Upload images", "Folder path", index_source.SOURCE)  # the last two: local mode only
 LABELLINGS = {
     "auto": "Auto (GROUND_TRUTH.csv, else folders, else none)",
     "csv": "CSV: file,group (GROUND_TRUTH.csv or upload)",
@@ -359,9 +359,11 @@ def sidebar() -> None:
                                           help="Any file is accepted: files that are not usable images are listed "
                                                "with the reason they were skipped.")
                 ds = _uploaded_dataset(files)
-            else:
+            elif source == "Folder path":
                 path = st.text_input("Folder on this computer", key=K_FOLDER, placeholder="/path/to/photos")
                 ds = load_folder(path) if path else None
+            else:
+                ds = index_source.sidebar_input()
             if st.session_state.get("_ds_error"):
                 st.error(md_escape(st.session_state["_ds_error"]))
             if ds is not None and ds.items:
@@ -400,8 +402,10 @@ def sidebar() -> None:
         two_sets.controls()
 
         st.markdown("### :material/straighten: What are you looking for?")
-        intent.picker(K_METHOD)
-        names = [m.name for m in REGISTRY]
+        is_index = index_source.active(source, st.session_state.get("_dataset"))
+        if not is_index:  # presets may name methods an index does not hold
+            intent.picker(K_METHOD)
+        names = index_source.method_names(source, st.session_state.get("_dataset"), [m.name for m in REGISTRY])
         if st.session_state.get(K_METHOD) not in names:
             st.session_state[K_METHOD] = DEFAULT_METHOD if DEFAULT_METHOD in names else names[0]
         with st.expander("Method (technical)", expanded=intent.current() is None, icon=":material/tune:"):
@@ -410,8 +414,12 @@ def sidebar() -> None:
             m = METHODS[name]
             st.caption(f"{m.unit}, {'higher' if m.higher_is_closer else 'lower'} = closer"
                        + (" · one of the article's six" if name in ARTICLE else ""))
-            params = _method_params_widgets(m) if m.params else {}
-            matching.picker()
+            if is_index:  # the parameters and matching the index was built with
+                params = index_source.method_params(st.session_state["_dataset"], m)
+                index_source.no_matching()
+            else:
+                params = _method_params_widgets(m) if m.params else {}
+                matching.picker()
         try:
             st.session_state["_method"] = (matching.apply(m), m.resolve_params(params))
         except ValueError as e:
@@ -496,6 +504,8 @@ def cached_features(dataset: D.Dataset, method: Method, params: dict | None = No
     bar (images done / total, time left) and the on-disk feature cache (``cache=True``), so a slider move or a
     page switch never re-encodes.
     """
+    if index_source.is_index(dataset):
+        return index_source.features(dataset, method, params)  # a saved index: stored rows, never encoded
     params = method.resolve_params(params)
     key = (dataset_fingerprint(dataset), method.params_key(params))
     store = _feature_store()

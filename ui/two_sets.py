@@ -21,6 +21,7 @@ from core.collection.compare import compare
 
 from .text import md_escape
 
+from . import index_source
 from . import session as S
 
 K_ON, K_USE, K_B_SOURCE, K_B_DEMO, K_B_UPLOAD, K_B_FOLDER = ("two_on", "two_use", "two_b_source", "two_b_demo",
@@ -60,6 +61,12 @@ def _split(ds: D.Dataset) -> tuple[D.Dataset, D.Dataset]:
 
 def controls() -> None:
     """The sidebar block: the switch, the use and the source of set B. Call inside ``with st.sidebar``."""
+    if index_source.is_index(st.session_state.get("_dataset")):  # set B would be encoded against A's stored rows
+        for k in (K_ON, "_dataset_b", f"{SLOT_B}_upload_cache", f"{SLOT_B}_folder_cache"):
+            st.session_state.pop(k, None)
+        st.caption(":material/info: Two sets (A against B) works on images; for a saved index use "
+                   "`python -m core index query INDEX NEW_FOLDER --method NAME`.")
+        return
     st.toggle("Two sets: A against B", key=K_ON,
               help="Compare the set above (A) with a second set (B): Search ranks B against a query from A; "
                    "Duplicates shows only pairs with one image in each set.")

@@ -6,7 +6,7 @@ own parameter and threshold specs, and dropped when it does not fit. Never a pat
 file) and the folder path are neither written nor read, and a query is only ever the demo query or the *name* of an
 image of the visitor's own current set (looked up there, never opened by name).
 
-Keys: ``src`` (demo|upload|folder), ``demo`` (a demo set key), ``m`` (method), ``p.<name>`` (parameters),
+Keys: ``src`` (demo|upload|folder|index), ``demo`` (a demo set key), ``m`` (method), ``p.<name>`` (parameters),
 ``t`` (threshold), ``q`` (``demo`` or ``item:<name>``), ``inv`` / ``verify`` (see :mod:`ui.matching`).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from . import matching
 from . import threshold as T
 
 K_RESTORED = "_url_restored"
-SRC_CODES = {"Demo data": "demo", "Upload images": "upload", "Folder path": "folder"}
+SRC_CODES = {"Demo data": "demo", "Upload images": "upload", "Folder path": "folder", "Saved index": "index"}
 MAX_VALUE_CHARS = 300  # a longer value is not ours: ignored
 
 

@@ -16,6 +16,7 @@ import streamlit as st
 from PIL import Image
 
 from core import images as I
+from core.collection import open as index_open
 from core.datasets import Dataset
 from core.encoding import Features, encode_file
 from core.methods import Method
@@ -29,6 +30,8 @@ THUMB = 200  # px, long side of gallery thumbnails (square canvas)
 #: Rows of a table sent to the browser at once (a pair list can hold ``config.budgets().max_pairs`` rows).
 PAGE_ROWS = 1000
 PAPER = (238, 241, 245)  # thumbnail padding colour = the theme's secondary background
+#: Most thumbnails one gallery renders (a top-k of 100,000 would otherwise send 100,000 images); the table has all.
+GALLERY_MAX = 100
 
 
 # ------------------------------------------------------------------------------------------------ thumbnails
@@ -57,9 +60,36 @@ def thumb(content_id: str, size: int, _source) -> bytes:
         return _broken(size)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def placeholder(why: str, size: int) -> bytes:
+    """A grey square saying why an image is not shown (an indexed file missing or changed on disk)."""
+    from PIL import ImageDraw
+
+    canvas = Image.new("RGB", (size, size), (228, 230, 235))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((2, 2, size - 3, size - 3), outline=(170, 170, 180), width=2)
+    words, lines = why.split(), [""]
+    for w in words:  # a few short lines, centred
+        lines[-1:] = [lines[-1] + " " + w] if len(lines[-1]) + len(w) < 14 else [lines[-1], w]
+    y = size // 2 - 7 * len(lines)
+    for line in lines:
+        line = line.strip()
+        w = draw.textlength(line)
+        draw.text(((size - w) / 2, y), line, fill=(90, 90, 100))
+        y += 14
+    buf = io.BytesIO()
+    canvas.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
 def item_thumb(dataset: Dataset, name: str, size: int = THUMB) -> bytes:
+    """Thumbnail of one item, made when first shown (cached). An item of a saved index whose file is missing,
+    changed or not allowed shows a placeholder saying so (:func:`core.collection.open.live_source`)."""
     it = dataset.by_name(name)
-    return thumb(it.content_id, size, it.source)
+    source, why = index_open.live_source(dataset, it)
+    if source is None:
+        return placeholder(why, size)
+    return thumb(it.content_id, size, source)
 
 
 def bytes_thumb(data: bytes, size: int = THUMB) -> bytes:
@@ -129,7 +159,9 @@ def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns:
     if results.empty:
         st.info("No images to rank.")
         return
-    rows = list(results.itertuples(index=False))
+    rows = list(results.head(GALLERY_MAX).itertuples(index=False))
+    if len(results) > GALLERY_MAX:
+        st.caption(f"The first {GALLERY_MAX} of {len(results):,} results as thumbnails; all of them are in the table.")
     box = layout.grid(key)
     for start in range(0, len(rows), columns):
         cols = box.columns(columns)
@@ -191,6 +223,9 @@ def encoding_caption(features: Features, method: Method) -> str:
     whether someone else had already processed the same photos (the feature cache is shared by content hash)."""
     import time
 
+    if getattr(features, "index_dir", None):
+        return (f"{len(features):,} feature rows of {method.label} read from the saved index: nothing was encoded. "
+                "Moving the slider re-ranks only.")
     base = f"{len(features)} images encoded with {method.label}"
     secs, at = getattr(features, "ui_seconds", None), getattr(features, "ui_encoded_at", None)
     if not S.local_mode() or secs is None or at is None:
@@ -301,6 +336,6 @@ def query_panel(dataset: Dataset, *, key: str) -> dict:
     return current_query(dataset)
 
 
-__all__ = ["THUMB", "bytes_thumb", "current_query", "fmt_score", "gallery", "item_thumb", "match_badge",
-           "pick_dataset_query", "query_panel", "query_row", "query_thumb", "set_upload_query", "short", "thumb",
+__all__ = ["GALLERY_MAX", "THUMB", "bytes_thumb", "current_query", "fmt_score", "gallery", "item_thumb", "match_badge",
+           "pick_dataset_query", "placeholder", "query_panel", "query_row", "query_thumb", "set_upload_query", "short", "thumb",
            "thumbnail_picker", "use_demo_query"]
