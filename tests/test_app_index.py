@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import layout as L
 from core import sampling as SM
 from core.collection import open as ixo
 from core.collection.store import FileRow, Index, MethodStore, write_index
@@ -93,6 +94,7 @@ def _env(monkeypatch):
     monkeypatch.setattr(SM, "MAP_POINTS", 400)
     monkeypatch.setattr(SM, "ALL_PAIRS_CAP", 1_500)
     monkeypatch.setattr(SM, "NN_QUERIES", 500)
+    monkeypatch.setattr(L, "tsne_available", lambda: False)  # the map's layout is not under test: PCA, no sklearn
 
 
 def _open(index_dir, page: str | None = None) -> AppTest:
@@ -206,33 +208,30 @@ def test_search_ranks_a_planted_member_s_group_first(big_index):
     assert "read from the saved index" in _texts(at)
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_on_a_100k_index(big_index, page):
+def test_every_page_renders_on_a_100k_index(big_index):
+    """One session through every page (as a user would click): no exception, at most a few hundred thumbnails,
+    plots within the sampling caps, and the notes that say what was sampled."""
     out, _ = big_index
     at = _open(out)
-    at.session_state["lab::methods"] = ["ahash"]  # the robustness lab's own photo: no CNN load needed here
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    assert len(at.get("image")) <= 300, page
-    text = _texts(at)
-    for chart in at.get("plotly_chart"):
-        assert _n_points(chart) <= max(SM.MAP_POINTS, SM.NN_QUERIES, SM.ALL_PAIRS_CAP) + 1, page
-    if page == "pages/threshold.py":
-        assert f"A random sample of {SM.NN_QUERIES:,} of the {N:,} images" in text
-        assert f"random sample of {SM.ALL_PAIRS_CAP:,} of the {N:,} images" in text  # the borderline review
-    if page == "pages/dataset_map.py":
-        assert f"A random sample of {SM.MAP_POINTS:,} of the {N:,} images" in text
-    if page == "pages/review.py":
-        assert _metric(at, "Groups") == str(GROUPS)
-        assert len([m for m in at.markdown if m.value.startswith("**Group ")]) <= 10
-    if page == "pages/compare.py":
-        assert len(at.multiselect(key="cmp_methods").options) == 2  # the two methods the index holds
-    if page == "pages/experiments.py":
-        assert "saved index is not offered here" in text
-
-
-def test_method_picker_offers_only_the_index_s_methods(big_index):
-    out, _ = big_index
-    at = _open(out)
-    assert len(at.sidebar.selectbox(key="method").options) == 2
+    assert len(at.sidebar.selectbox(key="method").options) == 2  # the index's two methods, the others explained
     assert "Not in this index" in "\n".join(c.value for c in at.sidebar.caption)
+    at.session_state["lab::methods"] = ["ahash"]  # the robustness lab's own photo: no CNN load needed here
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert len(at.get("image")) <= 300, page
+        text = _texts(at)
+        for chart in at.get("plotly_chart"):
+            assert _n_points(chart) <= max(SM.MAP_POINTS, SM.NN_QUERIES, SM.ALL_PAIRS_CAP) + 1, page
+        if page == "pages/threshold.py":
+            assert f"A random sample of {SM.NN_QUERIES:,} of the {N:,} images" in text
+            assert f"random sample of {SM.ALL_PAIRS_CAP:,} of the {N:,} images" in text  # the borderline review
+        if page == "pages/dataset_map.py":
+            assert f"A random sample of {SM.MAP_POINTS:,} of the {N:,} images" in text
+        if page == "pages/review.py":
+            assert _metric(at, "Groups") == str(GROUPS)
+            assert len([m for m in at.markdown if m.value.startswith("**Group ")]) <= 10
+        if page == "pages/compare.py":
+            assert len(at.multiselect(key="cmp_methods").options) == 2  # the two methods the index holds
+        if page == "pages/experiments.py":
+            assert "saved index is not offered here" in text

@@ -27,7 +27,10 @@ from ..datasets.labels import GROUND_TRUTH
 from ..encoding import Features
 from ..methods import Method
 from .query import NotInIndex, method_store
-from .store import Index, IndexFormatError, MethodStore, read_index
+import numpy as np
+
+from .store import (FILE_COLUMNS, FILES, Index, IndexFormatError, MethodStore, read_columns, read_index,
+                    read_manifest, read_method_store)
 
 #: Largest GROUND_TRUTH.csv read from the indexed folder (same order as DUPFINDER_MAX_CSV_BYTES' default).
 MAX_LABEL_BYTES = 20 << 20
@@ -37,14 +40,18 @@ __all__ = ["IndexDataset", "IndexHandle", "NotInIndex", "features", "held_method
 
 
 class IndexHandle:
-    """What an opened index keeps beside its items: the method stores (memory-mapped), each file's recorded
-    modification time, the allow-list it was opened under, and the :class:`Features` made so far."""
+    """What an opened index keeps beside its items: the manifest's method entries (each method's rows are read and
+    memory-mapped when first asked for), each file's recorded modification time, the allow-list it was opened
+    under, and the :class:`Features` made so far."""
 
-    def __init__(self, index_dir: str, root: str, stores: list[MethodStore], mtimes: dict[str, int | None],
+    def __init__(self, index_dir: str, root: str, entries: list[dict], mtimes: dict[str, int | None],
                  roots: list | None, created: str = "", updated: str = ""):
         self.index_dir = index_dir
         self.root = root
-        self.stores = stores
+        self.entries = entries
+        #: one stand-in per entry (no rows) for :func:`core.collection.query.method_store`'s choice
+        self.stubs = [MethodStore(e["method"], dict(e["params"]), e["params_key"], np.zeros((0, 0), np.uint8), [], [])
+                      for e in entries]
         self.mtimes = mtimes
         self.roots = list(roots or [])
         self.created = created
@@ -54,7 +61,7 @@ class IndexHandle:
 
     def methods(self) -> list[str]:
         """Method names held, in the order they were built."""
-        return list(dict.fromkeys(ms.method for ms in self.stores))
+        return list(dict.fromkeys(e["method"] for e in self.entries))
 
 
 @dataclass
@@ -72,10 +79,11 @@ def is_index(dataset) -> bool:
 
 def _safe_name(name: str) -> bool:
     """A relative posix name that stays inside the indexed folder."""
-    if not name or name.startswith("/") or "\\" in name or "\0" in name:
+    if not name or name[0] == "/" or "\\" in name or "\0" in name:
         return False
-    norm = posixpath.normpath(name)
-    return norm == name and not norm.startswith("../") and norm != ".."
+    if "." in name and ("/." in name or name[0] == "."):  # only then can a component be "." or ".."
+        return posixpath.normpath(name) == name and not name.startswith("../") and name != ".."
+    return "//" not in name and name[-1] != "/"
 
 
 def _label_files(root: str, roots) -> dict[str, bytes]:
@@ -108,23 +116,35 @@ def open_index(path: str | os.PathLike, roots: Iterable | None = None) -> IndexD
         raise DatasetError(f"index refused: {why}")
     real = folder_access.real_path(path)
     try:
-        index = read_index(real, mmap=True)
+        manifest = read_manifest(real)
+        entries = [e for e in manifest.get("methods") or [] if isinstance(e, dict)]
+        for e in entries:
+            if not all(k in e for k in ("method", "params", "params_key", "dir", "rows")):
+                raise IndexFormatError(f"damaged index {path}: a method entry lacks a field")
+        index = read_index(real, mmap=True, files=False, methods=False)
+        cols = read_columns(os.path.join(real, FILES), FILE_COLUMNS)
+        rows = list(zip(cols[0], map(int, cols[1]), cols[2], cols[3], map(int, cols[4]), map(int, cols[5]), cols[6]))
     except IndexFormatError as e:
         raise DatasetError(str(e)) from None
+    except (OSError, KeyError, ValueError) as e:
+        raise DatasetError(f"damaged index {path}: {type(e).__name__}: {e}") from None
+    del cols
     root = str(index.root or "")
     if root and folder_access.refusal(root, roots):
         raise DatasetError("the folder this index was built from is not inside a folder this server allows "
                            "(DUPFINDER_ALLOWED_ROOTS)")
     items, skipped, mtimes = [], [Skipped(n, r) for n, r in index.skipped], {}
-    for r in index.files:
-        if not _safe_name(r.name):
-            skipped.append(Skipped(r.name, "name leaves the indexed folder: not shown"))
+    base = root.rstrip(os.sep) + os.sep if root else None
+    for name, size, mtime, sha, width, height, fmt in rows:
+        if not _safe_name(name):
+            skipped.append(Skipped(name, "name leaves the indexed folder: not shown"))
             continue
-        items.append(Item(name=r.name, content_id=r.sha256, size_bytes=r.size, width=r.width, height=r.height,
-                          format=r.format, path=os.path.join(root, *r.name.split("/")) if root else None))
-        mtimes[r.name] = r.mtime_ns
-    index.files = []  # the items hold the same facts: not twice in memory
-    handle = IndexHandle(real, root, index.methods, mtimes, roots, index.created, index.updated)
+        # safe posix names: the path is the root + the name (os.path.join per item cost ~1 s at 100,000)
+        path = None if base is None else base + (name if os.sep == "/" else name.replace("/", os.sep))
+        items.append(Item(name, sha, size, width, height, fmt, None, path))
+        mtimes[name] = int(mtime) if mtime else None
+    del rows
+    handle = IndexHandle(real, root, entries, mtimes, roots, index.created, index.updated)
     name = (os.path.basename(root.rstrip("/")) or os.path.basename(real.rstrip("/")) or "index") + " (saved index)"
     return IndexDataset(name=name, items=items, skipped=skipped, files_given=len(items) + len(skipped),
                         root=root or None, label_files=_label_files(root, roots) if root else {},
@@ -141,7 +161,7 @@ def param_sets(dataset, method: Method) -> list[dict[str, Any]]:
     if not is_index(dataset):
         return []
     out = []
-    for ms in dataset.handle.stores:
+    for ms in dataset.handle.stubs:
         if ms.method == method.name:
             try:
                 out.append(method.resolve_params(ms.params))
@@ -154,11 +174,16 @@ def features(dataset: IndexDataset, method: Method, params: Mapping[str, Any] | 
     """The stored rows of ``method`` (+ ``params``) as :class:`Features`; :class:`NotInIndex` when the index has
     none (or they were made by another encoder version). Never encodes, never opens an image."""
     h = dataset.handle
-    ms = method_store(Index(root=h.root, files=[], skipped=[], methods=h.stores), method, params or None)
-    key = f"{ms.dir}|{method.params_key(ms.params)}"
+    stub = method_store(Index(root=h.root, files=[], skipped=[], methods=h.stubs), method, params or None)
+    key = f"{stub.dir}|{method.params_key(stub.params)}"
     with h._lock:
         hit = h._features.get(key)
         if hit is None:
+            try:
+                k = next(k for k, s in enumerate(h.stubs) if s is stub)
+                ms = read_method_store(h.index_dir, h.entries[k], mmap=True)
+            except IndexFormatError as e:
+                raise NotInIndex(f"its {method.name} features cannot be read ({e})") from None
             hit = Features(method=method, params=method.resolve_params(ms.params), data=ms.data, names=list(ms.names),
                            content_ids=list(ms.sha256), skipped=[Skipped(n, r) for n, _, r in ms.skipped])
             hit.index_dir = h.index_dir  # type: ignore[attr-defined]  # captions: "read from the saved index"
