@@ -76,17 +76,6 @@ def _results(thr: float) -> None:
                        width="stretch", key="dl_zip", help="One copy per group (the suggested one) plus every image "
                                                            "without duplicates, as the original files.")
 
-    # ------------------------------------------------------------------------------------------- copies per image
-    st.subheader("Copies per image")
-    cc1, cc2 = st.columns([3, 2])
-    with cc1:
-        st.plotly_chart(copies_bar(dup.copies), key="copies_chart", config={"displaylogo": False})
-    with cc2:
-        tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
-        W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch", height=min(600, 38 + 35 * len(tbl)),
-                      column_config={"copies": st.column_config.NumberColumn("other copies", width="small"),
-                                     "name": st.column_config.TextColumn("image", width="medium")})
-
     # ------------------------------------------------------------------------------------------- groups
     st.subheader(f"{dup.n_groups} groups" if dup.n_groups != 1 else "1 group")
     if dup.n_groups == 0:
@@ -134,6 +123,18 @@ def _results(thr: float) -> None:
                    "` (1)`, `copy`…), then the oldest capture date, then the most widely readable format (the Review "
                    "page explains each choice and lets you change it). Scores under the "
                    f"copies are to the keeper, in {m.unit}.")
+
+
+    # ------------------------------------------------------------------------------------------- copies per image
+    st.subheader("Copies per image")
+    cc1, cc2 = st.columns([3, 2])
+    with cc1:
+        st.write("chart")
+    with cc2:
+        tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
+        W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch", height=min(600, 38 + 35 * len(tbl)),
+                      column_config={"copies": st.column_config.NumberColumn("other copies", width="small"),
+                                     "name": st.column_config.TextColumn("image", width="medium")})
 
     pairs_title = (f"The closest {len(dup.pairs):,} of {dup.total_pairs:,} duplicate pairs" if dup.truncated
                    else f"All {len(dup.pairs):,} duplicate pairs")
