@@ -25,8 +25,6 @@ LONG_FILES = {
     # eight jobs (entry guard, caches, loaders, sidebar, threshold state, encoding, skipped list, auto labels): to be
     # split by job into ui/ modules; it could not be edited while the hosting/ux branches were in flight
     "ui/session.py",
-    # decoding + probing + verification + thumbnails: split probe/verify from decode next
-    "core/images.py",
 }
 
 #: (file, imported module.private name) pairs allowed for now. Shrink, never grow.
