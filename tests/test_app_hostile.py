@@ -26,6 +26,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import corpus as C
+import helpers as H
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -210,7 +211,7 @@ def _names_on_page(at) -> str:
     """The page's Markdown texts as displayed: names are shown backslash-escaped (ui.text.md_escape)."""
     text = "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption]
                      + [str(getattr(b, "label", "")) for b in at.button])
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
+    return H.shown(text)
 
 
 def test_two_sessions_do_not_see_each_other():

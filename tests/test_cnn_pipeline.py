@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,23 +29,7 @@ from core import cnn, cnn_pipeline, encoding  # noqa: E402
 from core.datasets import Item  # noqa: E402
 from core.methods import get  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _offline_and_private_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-
-    def _no_network(*_a, **_k):
-        raise OSError("network access is disabled in tests")
-
-    mp.setattr(socket.socket, "connect", _no_network)
-    mp.setattr(socket, "create_connection", _no_network)
-    cache = tmp_path_factory.mktemp("dupfinder-cache")
-    mp.setenv(cnn.CACHE_ENV, str(cache))
-    mp.delenv(cnn.WEIGHTS_ENV, raising=False)
-    cnn._get_model_cached.cache_clear()
-    yield cache
-    cnn._get_model_cached.cache_clear()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("offline_cnn")  # tests/conftest.py: no network, private ONNX cache
 
 
 def _jpeg(img: Image.Image, quality: int = 85) -> bytes:

@@ -366,6 +366,20 @@ def test_keeper_reads_exif_capture_date_before_file_time(tmp_path):
     assert pos == 1 and "2003-06-01 10:00:00 (EXIF)" in why
 
 
+def test_keeper_reads_exif_only_through_the_safe_decoder():
+    """core.keeper opens headers with core.images.read_exif: our formats only, the pixel limit checked."""
+    from core import images
+
+    data = exif_jpeg(smooth(0), "2003:06:01 10:00:00")
+    assert keeper.exif_capture_time(data) == pytest.approx(1054461600.0)
+    assert images.read_exif(data, ifd=0x8769)[0x9003] == "2003:06:01 10:00:00"
+    with pytest.raises(images.ImageError, match="too large"):
+        images.read_exif(data, max_pixels=100)
+    # EPS (Pillow would open it; it runs Ghostscript to decode) and non-images: never opened, no date
+    assert keeper.exif_capture_time(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n") is None
+    assert keeper.exif_capture_time(b"not an image") is None
+
+
 def test_keeper_prefers_jpeg_over_a_real_10_bit_heic(tmp_path):
     from tests.corpus import heic_bytes
 

@@ -66,7 +66,7 @@ class Dataset:
 
     ``files_given == len(items) + len(skipped)`` always. ``notes`` holds non-fatal remarks
     about labels (e.g. CSV rows matching no file). ``label_files`` keeps the bytes of CSV files
-    found in the source so :func:`apply_labels` can relabel later without the source.
+    found in the source so :func:`core.datasets.labels.apply_labels` can relabel later without the source.
     """
 
     name: str
