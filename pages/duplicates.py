@@ -124,12 +124,11 @@ def _results(thr: float) -> None:
                    "page explains each choice and lets you change it). Scores under the "
                    f"copies are to the keeper, in {m.unit}.")
 
-
     # ------------------------------------------------------------------------------------------- copies per image
     st.subheader("Copies per image")
     cc1, cc2 = st.columns([3, 2])
     with cc1:
-        st.write("chart")
+        st.plotly_chart(copies_bar(dup.copies), key="copies_chart", config={"displaylogo": False})
     with cc2:
         tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
         W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch", height=min(600, 38 + 35 * len(tbl)),
