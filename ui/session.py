@@ -581,7 +581,12 @@ def show_skipped(dataset: D.Dataset, features: Features | None = None) -> None:
     if not skipped:
         st.caption(line)
         return
-    with st.expander(line, expanded=False, icon=":material/checklist:"):
+    from .layout import lazy_expander  # built when opened: a closed list costs the browser no data grid
+
+    box = lazy_expander(line, key="skipped_open", icon=":material/checklist:")
+    if box is None:
+        return
+    with box:
         import pandas as pd
 
         st.dataframe(pd.DataFrame({"file": [s.file for s in skipped], "reason": [s.reason for s in skipped]}),
