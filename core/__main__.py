@@ -62,17 +62,8 @@ def _params(method, pairs: list[str] | None) -> dict:
         k, v = kv.split("=", 1)
         if k not in known:
             raise UsageError(f"method {method.name} has no parameter {k!r}; valid: {', '.join(known) or 'none'}")
-        d = known[k].default
         try:
-            if isinstance(d, bool):
-                val = v.lower() in ("1", "true", "yes")
-            elif isinstance(d, int):
-                val = int(v)
-            elif isinstance(d, float):
-                val = float(v)
-            else:
-                val = None if v.lower() in ("", "none") else v
-            out[k] = val
+            out[k] = known[k].parse(v)
             method.resolve_params(out)
         except ValueError as e:
             raise UsageError(str(e)) from None

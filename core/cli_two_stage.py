@@ -110,7 +110,7 @@ def evaluate_verified(res, ds) -> dict[str, dict]:
     """Per method name: the measures after verification (one feature store shared by every method)."""
     from .two_stage import dataset_store, verified_metrics
 
-    groups = {it.name: it.group for it in ds.items}
+    groups = ds.groups_by_name()
     store = dataset_store(ds.items)
     out = {}
     for r in res.table.itertuples():

@@ -11,31 +11,35 @@ from core import keeper as keep_rule
 from core.charts import copies_bar
 from core.search import find_duplicates, item_info
 from ui import cli_command, layout, pair_inspector
-from ui import session as S
 from ui import threshold as T
 from ui import two_sets
 from ui import widgets as W
+from ui.caching import features_key, memo
+from ui.entry import ensure_app
+from ui.features import cached_features
+from ui.skipped import show_skipped
+from ui.state import current_dataset, current_method, require_features
 from ui.text import md_escape
 
-S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/filter_none: Duplicates")
 if two_sets.active():  # sidebar "Two sets": cross pairs only
     two_sets.render_duplicates()
     st.stop()
-ds = S.current_dataset()
-m, params = S.current_method()
+ds = current_dataset()
+m, params = current_method()
 st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar). "
            "Images closer than the threshold are linked; linked images form a group.")
 
-feats = S.cached_features(ds, m, params)
-S.require_features(ds, feats)
-fk = S.features_key(ds, m, params)
+feats = cached_features(ds, m, params)
+require_features(ds, feats)
+fk = features_key(ds, m, params)
 
 
 @st.fragment
 def at_threshold() -> None:
     """Everything the threshold decides: a slider move reruns only this part (not the sidebar)."""
-    thr = S.threshold_slider(m, params, key="dup_thr")
+    thr = T.slider(m, params, key="dup_thr")
     _results(thr)
     cli_command.render("duplicates", m, params, thr)
 
@@ -48,9 +52,9 @@ def _results(thr: float) -> None:
     if not held or held[0] != fk[0]:
         held = st.session_state["_keeper_chooser"] = (fk[0], keep_rule.chooser(ds))
     pick = held[1]
-    dup = S.memo(fk + ("dup", float(thr), max_pairs),
-                 lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs,
-                                           choose_keeper=pick))
+    dup = memo(fk + ("dup", float(thr), max_pairs),
+               lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs,
+                                         choose_keeper=pick))
     keep = dup.keep_set()
 
     c = layout.grid("dup_metrics").columns(4)
@@ -87,7 +91,7 @@ def _results(thr: float) -> None:
         pages = max(1, math.ceil(len(members) / per_page))
         page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="dup_page")) if pages > 1 else 1
         by_name = {it.name: it for it in ds.items}
-        labels = S.groups_by_name(ds) if ds.has_labels else None
+        labels = ds.groups_by_name() if ds.has_labels else None
         for g in members[(page - 1) * per_page: page * per_page]:
             names = g["members"]
             keeper = g["keep"]
@@ -151,4 +155,4 @@ def _results(thr: float) -> None:
 
 
 at_threshold()
-S.show_skipped(ds, feats)
+show_skipped(ds, feats)

@@ -12,28 +12,32 @@ from core.charts import nearest_neighbour_histogram, pair_score_histogram, prf_c
 from core.evaluation import labelled_pair_scores, suggest_threshold, threshold_sweep
 from core.search import nearest_neighbours
 from ui import review
-from ui import session as S
 from ui import threshold as T
 from ui import widgets as W
+from ui.caching import features_key, labels_key, memo
+from ui.entry import ensure_app
+from ui.features import cached_features
+from ui.skipped import show_skipped
+from ui.state import current_dataset, current_method, require_features
 from ui.text import md_escape
 
-S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/tune: Threshold explorer")
-ds = S.current_dataset()
-m, params = S.current_method()
+ds = current_dataset()
+m, params = current_method()
 st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** — {m.unit}, "
            f"{'higher' if m.higher_is_closer else 'lower'} = closer. The threshold you set here is used by every "
            "page.")
 
-feats = S.cached_features(ds, m, params)
-S.require_features(ds, feats)
-fk = S.features_key(ds, m, params)
+feats = cached_features(ds, m, params)
+require_features(ds, feats)
+fk = features_key(ds, m, params)
 spec = m.threshold_spec(params)
-thr = S.threshold_slider(m, params, key="thr_thr")
+thr = T.slider(m, params, key="thr_thr")
 
 
 def _use(value: float) -> None:
-    S.set_threshold(m, params, value)
+    T.set_value(m, params, value)
     st.session_state["_thr_applied"] = value
 
 
@@ -63,10 +67,10 @@ def _fmt(x) -> str:
 
 
 if ds.has_labels:
-    gbn = S.groups_by_name(ds)
-    lk = S.labels_key(ds)
-    sweep = S.memo(fk + ("sweep", lk, "slider-grid"), lambda: threshold_sweep(feats, gbn, grid=T.grid(m, params)))
-    pairs = S.memo(fk + ("pairs", lk), lambda: labelled_pair_scores(feats, gbn))
+    gbn = ds.groups_by_name()
+    lk = labels_key(ds)
+    sweep = memo(fk + ("sweep", lk, "slider-grid"), lambda: threshold_sweep(feats, gbn, grid=T.grid(m, params)))
+    pairs = memo(fk + ("pairs", lk), lambda: labelled_pair_scores(feats, gbn))
     best = suggest_threshold(sweep)
     # metrics at the current threshold: the sweep row at or just inside it
     at = sweep.iloc[(sweep["threshold"] - float(thr)).abs().argsort().iloc[0]]
@@ -89,7 +93,7 @@ if ds.has_labels:
     else:
         c[4].metric("Suggested", "–", help="no threshold finds any true duplicate pair")
     if st.session_state.pop("_thr_applied", None) is not None:
-        st.success(f"Threshold {T.fmt(m, params, S.current_threshold(m, params))} applied to Search, Duplicates and "
+        st.success(f"Threshold {T.fmt(m, params, T.current(m, params))} applied to Search, Duplicates and "
                    "Compare.")
 
     n_dup = int(pairs["duplicate"].sum())
@@ -106,7 +110,7 @@ else:
             "image's score to its nearest other image — duplicates sit at the close end, unique images far away. "
             "To get precision/recall, choose a labelling convention in the sidebar (folders, CSV or "
             "consecutive:K).")
-    nn = S.memo(fk + ("nn",), lambda: nearest_neighbours(feats))
+    nn = memo(fk + ("nn",), lambda: nearest_neighbours(feats))
     n_match = int(m.is_match(nn["score"].to_numpy(), thr).sum()) if len(nn) else 0
     c = st.columns(3)
     c[0].metric("Current threshold", T.fmt(m, params, thr), help=f"default {T.fmt(m, params, spec.default)}")
@@ -117,4 +121,4 @@ else:
         W.paged_table(nn.sort_values("score", ascending=not m.higher_is_closer), key="thr_nn_table",
                       hide_index=True, width="stretch")
 review.render(ds, feats, m, params, thr, fk)
-S.show_skipped(ds, feats)
+show_skipped(ds, feats)

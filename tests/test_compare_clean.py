@@ -464,3 +464,17 @@ def test_duplicates_keep_the_original_not_the_bigger_copy(tmp_path, capsys):
         assert main(["duplicates", str(d), "--method", "ahash", "--no-cache", "--json", "--groups", groups]) == 0
         out = json.loads(capsys.readouterr().out)
         assert [g["keep"] for g in out["groups"]] == ["IMG_124816.jpg"], (groups, out["groups"])
+
+
+def test_overlaps_is_the_one_rule_for_the_move_to_folder(tmp_path):
+    """The CLI's --move-to and the Review page refuse the same destinations: the dataset, a folder in it, one
+    holding it (also through a symbolic link); a sibling whose name merely starts the same is fine."""
+    from core.collection.clean import overlaps
+
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (tmp_path / "data2").mkdir()
+    (tmp_path / "link").symlink_to(data)
+    assert overlaps(str(data), str(data)) and overlaps(str(data / "sub"), str(data))
+    assert overlaps(str(tmp_path), str(data)) and overlaps(str(tmp_path / "link" / "new"), str(data))
+    assert not overlaps(str(tmp_path / "data2"), str(data)) and not overlaps(str(tmp_path / "elsewhere"), str(data))

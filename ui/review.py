@@ -16,9 +16,9 @@ from core.encoding import Features
 from core.methods import Method
 
 from . import layout
-from . import session as S
 from . import threshold as T
 from . import widgets as W
+from .caching import labels_key, memo
 from .text import md_escape
 
 K_VERDICTS = "_review_verdicts"  # {(features key, a, b): (score, same)}
@@ -65,9 +65,10 @@ def _gallery(ds, m, fk, df: pd.DataFrame, key: str, verdicts: dict, ask: bool, e
 def render(ds: Dataset, feats: Features, m: Method, params: dict, thr: float, fk: tuple, *, k: int = 4) -> None:
     """The review section of the Threshold explorer."""
     st.subheader("Borderline pairs: are they the same picture?")
-    groups = [S.groups_by_name(ds).get(n) for n in feats.names] if ds.has_labels else None
-    out = S.memo(fk + ("review", T.fmt(m, params, thr), S.labels_key(ds) if groups else "", k),
-                 lambda: review_pairs(feats, thr, groups, k=k))
+    by_name = ds.groups_by_name()
+    groups = [by_name.get(n) for n in feats.names] if ds.has_labels else None
+    out = memo(fk + ("review", T.fmt(m, params, thr), labels_key(ds) if groups else "", k),
+               lambda: review_pairs(feats, thr, groups, k=k))
     verdicts = _verdicts(fk)
     st.caption("The pairs the threshold decides by a hair, closest to it first. Say for each whether it is the same "
                "picture: your answers give a threshold of their own below.")
@@ -88,7 +89,7 @@ def render(ds: Dataset, feats: Features, m: Method, params: dict, thr: float, fk
             st.info(f"You said {int(same.sum())} same and {int((~same).sum())} different. The threshold "
                     f"{T.fmt(m, params, t)} agrees with {right_n} of your {len(same)} answers.",
                     icon=":material/how_to_reg:")
-            st.button(f"Use {T.fmt(m, params, t)}", key="rv_use", on_click=S.set_threshold, args=(m, params, t),
+            st.button(f"Use {T.fmt(m, params, t)}", key="rv_use", on_click=T.set_value, args=(m, params, t),
                       disabled=abs(float(t) - float(thr)) < 1e-12)
     if groups is not None:
         st.subheader("What the threshold gets wrong (ground truth)")

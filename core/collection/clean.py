@@ -25,6 +25,7 @@ from typing import Sequence
 
 from .. import keeper as _keeper
 from ..datasets import Dataset
+from ..folder_access import real_path
 from .groups import build_groups
 from .store import now
 
@@ -152,6 +153,16 @@ def _keeper_gone(dataset: Dataset, name: str) -> str | None:
         return None if sha256_file(it.path) == it.content_id else "changed"
     except OSError:
         return "was removed or became unreadable"
+
+
+def overlaps(move_to: str, root: str) -> bool:
+    """True when ``move_to`` is the dataset folder ``root``, lies inside it or contains it (after resolving ``~``,
+    ``..`` and symbolic links): a destination clean refuses (the CLI's ``--move-to`` and the Review page)."""
+    t, r = real_path(move_to), real_path(root)
+    try:
+        return os.path.commonpath([t, r]) in (t, r)
+    except ValueError:  # different drives (Windows): neither holds the other
+        return False
 
 
 def apply(dataset: Dataset, groups: Sequence[PlannedGroup], move_to: str, header: dict) -> Outcome:

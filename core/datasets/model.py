@@ -95,6 +95,10 @@ class Dataset:
         """Item names, in item order."""
         return [it.name for it in self.items]
 
+    def groups_by_name(self) -> dict[str, str | None]:
+        """``{item name: group label or None}``: the ground truth as :mod:`core.evaluation` takes it."""
+        return {it.name: it.group for it in self.items}
+
     def by_name(self, name: str) -> Item:
         """The item called ``name``; KeyError if none."""
         if self._index is None or len(self._index) != len(self.items):
