@@ -128,23 +128,30 @@ def _results(thr: float) -> None:
                    "page explains each choice and lets you change it). Scores under the "
                    f"copies are to the keeper, in {m.unit}.")
 
-
     # ------------------------------------------------------------------------------------------- copies per image
-    st.subheader("Copies per image")
-    cc1, cc2 = st.columns([3, 2])
-    with cc1:
-        st.write("chart")
-    with cc2:
-        tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
-        W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch", height=min(600, 38 + 35 * len(tbl)),
-                      column_config={"copies": st.column_config.NumberColumn("other copies", width="small"),
-                                     "name": st.column_config.TextColumn("image", width="medium")})
+    # built only when opened (layout.lazy_expander): the chart's plotly script (4.7 MB) and the data grid held the
+    # browser for seconds before the page was idle, on a page opened for its groups
+    box = layout.lazy_expander("Copies per image (chart and table)", key="dup_copies_open",
+                               icon=":material/bar_chart:")
+    if box is not None:
+        cc1, cc2 = box.columns([3, 2])
+        with cc1:
+            st.plotly_chart(copies_bar(dup.copies), key="copies_chart", config={"displaylogo": False})
+        with cc2:
+            tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
+            W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch",
+                          height=min(600, 38 + 35 * len(tbl)),
+                          column_config={"copies": st.column_config.NumberColumn("other copies", width="small"),
+                                         "name": st.column_config.TextColumn("image", width="medium")})
 
     pairs_title = (f"The closest {len(dup.pairs):,} of {dup.total_pairs:,} duplicate pairs" if dup.truncated
                    else f"All {len(dup.pairs):,} duplicate pairs")
-    with st.expander(pairs_title):
-        W.paged_table(dup.pairs, key="dup_pairs", hide_index=True, width="stretch",
-                      column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g")})
+    box = layout.lazy_expander(pairs_title, key="dup_pairs_open")
+    if box is not None:
+        with box:
+            W.paged_table(dup.pairs, key="dup_pairs", hide_index=True, width="stretch",
+                          column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})",
+                                                                                format="%.4g")})
 
 
 at_threshold()

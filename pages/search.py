@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.query import same_picture
 from core.search import search
-from ui import cli_command, matching, pair_inspector, verified
+from ui import cli_command, layout, matching, pair_inspector, verified
 from ui import threshold as T
 from ui import two_sets
 from ui import widgets as W
@@ -64,12 +64,14 @@ def results() -> None:
     W.gallery(res, ds, m, columns=5, key="search_res", on_pick=W.pick_dataset_query, truth=truth,
               on_inspect=lambda name: pair_inspector.open_pair("search", ("query", q), ("item", name)))
     pair_inspector.render_if_open("search", ds, m, params)
-    with st.expander("Results as a table"):
-        st.dataframe(res.assign(file=res["name"]).drop(columns=["name"]), hide_index=True, width="stretch",
-                     column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g"),
-                                    "match": st.column_config.CheckboxColumn("match"),
-                                    "verified": st.column_config.CheckboxColumn("verified"),
-                                    "inliers": st.column_config.NumberColumn("inliers", format="%d")})
+    box = layout.lazy_expander("Results as a table", key="search_table_open")  # the data grid only when opened
+    if box is not None:
+        with box:
+            st.dataframe(res.assign(file=res["name"]).drop(columns=["name"]), hide_index=True, width="stretch",
+                         column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g"),
+                                        "match": st.column_config.CheckboxColumn("match"),
+                                        "verified": st.column_config.CheckboxColumn("verified"),
+                                        "inliers": st.column_config.NumberColumn("inliers", format="%d")})
     cli_command.render("search", m, params, thr, query=q, top_k=int(top_k))
 
 

@@ -54,7 +54,10 @@ def _upload(files: list[tuple[str, bytes, str]], page: str | None = None) -> App
 
 
 def _accounting(at) -> tuple[int, int, int, dict[str, str]]:
-    """(used, skipped, given, {file: reason}) from the page's show_skipped expander and table."""
+    """(used, skipped, given, {file: reason}) from the page's show_skipped expander and table (opened: its table is
+    only built while it is open)."""
+    at.session_state["skipped_open"] = True
+    at.run()
     labels = [e.label for e in at.expander] + [c.value for c in at.caption]
     found = [ACCOUNT_RE.search(s) for s in labels]
     found = [m for m in found if m]

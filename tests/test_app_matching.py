@@ -52,6 +52,7 @@ def _search(verify: bool = False) -> AppTest:
     at.run()
     if verify:
         at.sidebar.toggle(key="match_verify").set_value(True).run()
+    at.session_state["search_table_open"] = True  # "Results as a table" is built while it is open
     at.switch_page("pages/search.py").run()
     assert not at.exception, at.exception
     return at

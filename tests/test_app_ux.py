@@ -143,6 +143,7 @@ def test_uploaded_query_that_is_in_the_set_is_left_out_of_its_ranking():
     at = open_app("pages/search.py")
     files = _photos() + [("a_twin.jpg", _photos()[0][1], "image/jpeg")]  # a byte-identical twin: a duplicate
     _upload(at, files)
+    at.session_state["search_table_open"] = True  # "Results as a table" is built while it is open
     at.file_uploader(key="search::upload").set_value([files[0]]).run()  # a.jpg, the same bytes, as the query
     assert not at.exception, at.exception
     table = next(d.value for d in at.dataframe if "file" in d.value.columns)
@@ -155,6 +156,7 @@ def test_uploaded_query_that_is_in_the_set_is_left_out_of_its_ranking():
 def test_reuploading_the_same_query_after_use_as_query_makes_it_the_query_again():
     at = open_app("pages/search.py")
     cat = ("cat.jpg", jpeg_bytes(photo("cat")), "image/jpeg")
+    at.session_state["search_table_open"] = True
     at.file_uploader(key="search::upload").set_value([cat]).run()
     assert any("cat.jpg" in shown(c.value) and "uploaded" in c.value for c in at.caption)
     first = at.dataframe[0].value["file"].iloc[0]
@@ -172,6 +174,7 @@ def test_view_goes_into_the_url_and_a_fresh_session_restores_it():
     at.sidebar.selectbox(key="method").set_value("phash").run()
     at.switch_page("pages/search.py").run()
     key = next(s.key for s in at.slider if s.key.startswith("search_thr::"))
+    at.session_state["search_table_open"] = True
     at.slider(key=key).set_value(20).run()
     name = at.dataframe[0].value["file"].iloc[1]
     at.button(key=f"search_res::pick::{name}").click().run()
@@ -211,10 +214,12 @@ def test_hostile_url_values_are_dropped(bad):
 def test_cli_command_reproduces_the_view_without_server_paths_in_hosted_mode():
     at = open_app("pages/search.py")
     key = next(s.key for s in at.slider if s.key.startswith("search_thr::"))
+    at.session_state["cli_open::search"] = True  # the command is built while its expander is open
     at.slider(key=key).set_value(20).run()
     code = next(c.value for c in at.code if "python -m core" in c.value)
     assert code.startswith("python -m core search QUERY.jpg DEMO_PHOTOS_FOLDER --method ahash --threshold 20")
     assert "/" not in code  # no server path for a hosted visitor
+    at.session_state["cli_open::duplicates"] = True
     at.switch_page("pages/duplicates.py").run()
     code = next(c.value for c in at.code if "python -m core" in c.value)
     assert code == "python -m core duplicates DEMO_PHOTOS_FOLDER --method ahash --threshold 20"

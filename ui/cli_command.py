@@ -88,12 +88,15 @@ def render(kind: str, method: Method, params: dict, threshold: float, *, query: 
     """An expander with the command (``st.code`` has a copy button) reproducing the current view."""
     import streamlit as st
 
-    from . import matching
+    from . import layout, matching
 
     ds_arg = _dataset_arg()
     cmd = command(kind, method, params, threshold, dataset=ds_arg, query=_query_arg(query, ds_arg), top_k=top_k,
                   verify=matching.verify_on())
-    with st.expander("Copy as CLI command", icon=":material/terminal:"):
+    box = layout.lazy_expander("Copy as CLI command", key=f"cli_open::{kind}", icon=":material/terminal:")
+    if box is None:  # closed: no st.code (its highlighter is a 1.5 MB script for the browser)
+        return
+    with box:
         st.code(cmd, language="bash")
         if ds_arg.isupper() or "QUERY.jpg" in cmd:
             st.caption("Replace the capitalised placeholders with your own folder and query file.")

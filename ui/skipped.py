@@ -7,6 +7,8 @@ import streamlit as st
 from core.datasets import Dataset
 from core.encoding import Features
 
+from .layout import lazy_expander
+
 
 def show_skipped(dataset: Dataset, features: Features | None = None) -> None:
     """Account for every file: "N used + M skipped = K given", and an expander listing each skipped file + reason."""
@@ -21,7 +23,10 @@ def show_skipped(dataset: Dataset, features: Features | None = None) -> None:
     if not skipped:
         st.caption(line)
         return
-    with st.expander(line, expanded=False, icon=":material/checklist:"):
+    box = lazy_expander(line, key="skipped_open", icon=":material/checklist:")  # a closed list costs no data grid
+    if box is None:
+        return
+    with box:
         import pandas as pd
 
         st.dataframe(pd.DataFrame({"file": [s.file for s in skipped], "reason": [s.reason for s in skipped]}),
