@@ -15,14 +15,19 @@ from core.charts.dataset_map import map_figure
 from core.methods import METHODS
 from core.search import find_duplicates, item_info, search
 from ui import index_source
-from ui import session as S
+from ui import threshold as T
 from ui import widgets as W
+from ui.caching import features_key, memo
+from ui.entry import ensure_app
+from ui.features import cached_features
+from ui.skipped import show_skipped
+from ui.state import current_dataset, current_method
 from ui.text import md_escape
 
-S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/scatter_plot: Dataset map")
-ds = S.current_dataset()
-side_m, side_p = S.current_method()
+ds = current_dataset()
+side_m, side_p = current_method()
 # the map is of CNN features: the sidebar's method when it is a CNN one, else CNN cosine (else, for a saved index,
 # whichever CNN method it holds)
 m, params = (side_m, side_p) if side_m.family == "cnn" else (METHODS["cnn-cosine"], METHODS["cnn-cosine"]
@@ -43,18 +48,18 @@ st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · featu
            "look alike to the network; colours are duplicate groups at the threshold below; grey points have no "
            "duplicate. Click a point (or pick a name) to see it and its matches.")
 
-thr = S.threshold_slider(m, params, key="map_thr")
-feats = S.cached_features(ds, m, params)
+thr = T.slider(m, params, key="map_thr")
+feats = cached_features(ds, m, params)
 if len(feats) == 0:
     st.warning("No usable images in this dataset.")
     st.stop()
-fk = S.features_key(ds, m, params)
+fk = features_key(ds, m, params)
 n_all, feats_all = len(feats), feats
 if n_all > SM.MAP_POINTS:  # a layout of 100,000 points would take hours and freeze the browser: a sample
-    feats = S.memo(fk + ("map-sample", SM.MAP_POINTS), lambda: SM.subset(feats, SM.sample_rows(n_all, SM.MAP_POINTS)))
+    feats = memo(fk + ("map-sample", SM.MAP_POINTS), lambda: SM.subset(feats, SM.sample_rows(n_all, SM.MAP_POINTS)))
 with st.spinner(f"Laying out {len(feats)} images (once per feature set)…"):
-    lay = S.memo(fk + ("layout", "auto", len(feats)), lambda: L.layout(np.asarray(feats.data), "auto"))
-dup = S.memo(fk + ("dup", float(thr), len(feats)),
+    lay = memo(fk + ("layout", "auto", len(feats)), lambda: L.layout(np.asarray(feats.data), "auto"))
+dup = memo(fk + ("dup", float(thr), len(feats)),
              lambda: find_duplicates(feats, thr, info=item_info([ds.by_name(n) for n in feats.names])))
 gid_of = dict(zip(dup.groups["name"], dup.groups["group_id"])) if len(dup.groups) else {}
 group_ids = np.array([gid_of.get(n, 0) for n in feats.names], dtype=np.int64)
@@ -116,4 +121,4 @@ with c2:
         if st.button("Open its matches in Search", key="map_open", icon=":material/search:", on_click=_open,
                      width="stretch"):
             st.switch_page("pages/search.py")
-S.show_skipped(ds, feats)
+show_skipped(ds, feats)

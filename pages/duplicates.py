@@ -12,13 +12,17 @@ from core.charts import copies_bar
 from core.scale import index_line
 from core.search import find_duplicates, item_info
 from ui import cli_command, index_source, layout, pair_inspector
-from ui import session as S
 from ui import threshold as T
 from ui import two_sets
 from ui import widgets as W
+from ui.caching import features_key, memo
+from ui.entry import ensure_app
+from ui.features import cached_features
+from ui.skipped import show_skipped
+from ui.state import current_dataset, current_method, require_features
 from ui.text import md_escape
 
-S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+ensure_app()  # deep links: run through app.py (sidebar, navigation)
 GROUPS_PER_PAGE = 12
 THUMBS_PER_GROUP = 24  # with GROUPS_PER_PAGE: at most 288 thumbnails on a page, whatever the set's size
 BARS = 40  # bars of the copies chart (the images with the most copies)
@@ -26,20 +30,20 @@ st.title(":material/filter_none: Duplicates")
 if two_sets.active():  # sidebar "Two sets": cross pairs only
     two_sets.render_duplicates()
     st.stop()
-ds = S.current_dataset()
-m, params = S.current_method()
+ds = current_dataset()
+m, params = current_method()
 st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** (change both in the sidebar). "
            "Images closer than the threshold are linked; linked images form a group.")
 
-feats = S.cached_features(ds, m, params)
-S.require_features(ds, feats)
-fk = S.features_key(ds, m, params)
+feats = cached_features(ds, m, params)
+require_features(ds, feats)
+fk = features_key(ds, m, params)
 
 
 @st.fragment
 def at_threshold() -> None:
     """Everything the threshold decides: a slider move reruns only this part (not the sidebar)."""
-    thr = S.threshold_slider(m, params, key="dup_thr")
+    thr = T.slider(m, params, key="dup_thr")
     _results(thr)
     cli_command.render("duplicates", m, params, thr)
 
@@ -52,9 +56,9 @@ def _results(thr: float) -> None:
     if not held or held[0] != fk[0]:
         held = st.session_state["_keeper_chooser"] = (fk[0], keep_rule.chooser(ds))
     pick = held[1]
-    dup = S.memo(fk + ("dup", float(thr), max_pairs),
-                 lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs,
-                                           choose_keeper=pick))
+    dup = memo(fk + ("dup", float(thr), max_pairs),
+               lambda: find_duplicates(feats, thr, info=item_info(ds.items), max_pairs=max_pairs,
+                                         choose_keeper=pick))
     keep = dup.keep_set()
 
     c = layout.grid("dup_metrics").columns(4)
@@ -86,21 +90,6 @@ def _results(thr: float) -> None:
                            width="stretch", key="dl_zip", help="One copy per group (the suggested one) plus every image "
                                                                "without duplicates, as the original files.")
 
-    # ------------------------------------------------------------------------------------------- copies per image
-    st.subheader("Copies per image")
-    cc1, cc2 = st.columns([3, 2])
-    with cc1:
-        st.plotly_chart(copies_bar(dup.copies, max_bars=BARS), key="copies_chart", config={"displaylogo": False})
-        n_with = int((dup.copies["copies"] > 0).sum())
-        if n_with > BARS:
-            st.caption(f"Counted over all {len(feats):,} images; the chart shows the {BARS} of the {n_with:,} images "
-                       "with copies that have the most (the table beside lists every image).")
-    with cc2:
-        tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
-        W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch", height=min(600, 38 + 35 * len(tbl)),
-                      column_config={"copies": st.column_config.NumberColumn("other copies", width="small"),
-                                     "name": st.column_config.TextColumn("image", width="medium")})
-
     # ------------------------------------------------------------------------------------------- groups
     st.subheader(f"{dup.n_groups} groups" if dup.n_groups != 1 else "1 group")
     if dup.n_groups == 0:
@@ -112,7 +101,7 @@ def _results(thr: float) -> None:
         pages = max(1, math.ceil(len(members) / per_page))
         page = int(st.number_input(f"Page (of {pages:,}, {per_page} groups each)", 1, pages, 1, key="dup_page")
                    ) if pages > 1 else 1
-        labels = S.groups_by_name(ds) if ds.has_labels else None
+        labels = ds.groups_by_name() if ds.has_labels else None
         for g in members[(page - 1) * per_page: page * per_page]:
             names = g["members"]
             n_all = len(names)
@@ -158,12 +147,35 @@ def _results(thr: float) -> None:
                    "page explains each choice and lets you change it). Scores under the "
                    f"copies are to the keeper, in {m.unit}.")
 
+    # ------------------------------------------------------------------------------------------- copies per image
+    # built only when opened (layout.lazy_expander): the chart's plotly script (4.7 MB) and the data grid held the
+    # browser for seconds before the page was idle, on a page opened for its groups
+    box = layout.lazy_expander("Copies per image (chart and table)", key="dup_copies_open",
+                               icon=":material/bar_chart:")
+    if box is not None:
+        cc1, cc2 = box.columns([3, 2])
+        with cc1:
+            st.plotly_chart(copies_bar(dup.copies, max_bars=BARS), key="copies_chart", config={"displaylogo": False})
+            n_with = int((dup.copies["copies"] > 0).sum())
+            if n_with > BARS:
+                st.caption(f"Counted over all {len(feats):,} images; the chart shows the {BARS} of the {n_with:,} "
+                           "images with copies that have the most (the table beside lists every image).")
+        with cc2:
+            tbl = dup.copies.sort_values(["copies", "name"], ascending=[False, True])[["copies", "name"]]
+            W.paged_table(tbl, key="dup_copies", hide_index=True, width="stretch",
+                          height=min(600, 38 + 35 * len(tbl)),
+                          column_config={"copies": st.column_config.NumberColumn("other copies", width="small"),
+                                         "name": st.column_config.TextColumn("image", width="medium")})
+
     pairs_title = (f"The closest {len(dup.pairs):,} of {dup.total_pairs:,} duplicate pairs" if dup.truncated
                    else f"All {len(dup.pairs):,} duplicate pairs")
-    with st.expander(pairs_title):
-        W.paged_table(dup.pairs, key="dup_pairs", hide_index=True, width="stretch",
-                      column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})", format="%.4g")})
+    box = layout.lazy_expander(pairs_title, key="dup_pairs_open")
+    if box is not None:
+        with box:
+            W.paged_table(dup.pairs, key="dup_pairs", hide_index=True, width="stretch",
+                          column_config={"score": st.column_config.NumberColumn(f"score ({m.unit})",
+                                                                                format="%.4g")})
 
 
 at_threshold()
-S.show_skipped(ds, feats)
+show_skipped(ds, feats)

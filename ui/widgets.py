@@ -15,15 +15,19 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
+from core import config
 from core import images as I
 from core.collection import open as index_open
 from core.datasets import Dataset
 from core.encoding import Features, encode_file
 from core.methods import Method
-from core.query import self_item
+from core import query as Q
 
 from . import layout
-from . import session as S
+from .caching import memo
+from .features import encoded
+from .sources import demo_query_bytes
+from .state import using_demo
 from .text import md_escape
 
 THUMB = 200  # px, long side of gallery thumbnails (square canvas)
@@ -227,9 +231,10 @@ def encoding_caption(features: Features, method: Method) -> str:
         return (f"{len(features):,} feature rows of {method.label} read from the saved index: nothing was encoded. "
                 "Moving the slider re-ranks only.")
     base = f"{len(features)} images encoded with {method.label}"
-    secs, at = getattr(features, "ui_seconds", None), getattr(features, "ui_encoded_at", None)
-    if not S.local_mode() or secs is None or at is None:
+    cost = encoded(features)
+    if not config.local_mode() or cost is None:
         return base + ". Moving the slider re-ranks only: nothing is re-encoded."
+    secs, at = cost
     ago = time.time() - at
     cached = f"{features.n_cached} from the feature cache on disk"
     when = "just now" if ago < 5 else (f"{ago:.0f} s ago" if ago < 120 else f"{ago / 60:.0f} min ago")
@@ -243,8 +248,8 @@ K_QUERY = "query"
 
 
 def _default_query(dataset: Dataset) -> dict:
-    if S.using_demo():
-        name, data = S.demo_query_bytes()
+    if using_demo():
+        name, data = demo_query_bytes()
         return {"kind": "demo", "name": name, "data": data}
     return {"kind": "dataset", "name": dataset.items[0].name, "data": None}
 
@@ -253,13 +258,13 @@ def current_query(dataset: Dataset) -> dict:
     """The shared query (Search and Compare pages): ``{"kind": "dataset"|"upload"|"demo", "name", "data"}``.
     A dataset pick that is not in the current dataset falls back to the default."""
     from_url = st.session_state.pop("_url_query", None)  # a reload / shared link: a name of this set, or "demo"
-    if from_url == "demo" and S.using_demo():
+    if from_url == "demo" and using_demo():
         use_demo_query()
     elif from_url and from_url.startswith("item:") and from_url[5:] in set(dataset.names()):
         pick_dataset_query(from_url[5:])
     q = st.session_state.get(K_QUERY)
     if q is None or (q["kind"] == "dataset" and q["name"] not in set(dataset.names())) or (
-            q["kind"] == "demo" and not S.using_demo()):
+            q["kind"] == "demo" and not using_demo()):
         q = _default_query(dataset)
         st.session_state[K_QUERY] = q
     return q
@@ -274,7 +279,7 @@ def set_upload_query(name: str, data: bytes) -> None:
 
 
 def use_demo_query() -> None:
-    name, data = S.demo_query_bytes()
+    name, data = demo_query_bytes()
     st.session_state[K_QUERY] = {"kind": "demo", "name": name, "data": data}
 
 
@@ -283,6 +288,12 @@ def _query_uploaded(widget_key: str) -> None:
     up = st.session_state.get(widget_key)
     if up is not None:
         set_upload_query(up.name, up.getvalue())
+
+
+def query_group(dataset: Dataset, q: dict) -> str | None:
+    """The ground-truth group of the shared query ``q`` in ``dataset``, or None when not known (an upload, an
+    unlabelled set): :func:`core.query.query_group` for a pick from the set or the demo query."""
+    return Q.query_group(dataset, name=q["name"] if q["kind"] == "dataset" else None, demo=q["kind"] == "demo")
 
 
 def query_thumb(dataset: Dataset, q: dict, size: int = 260) -> bytes:
@@ -311,10 +322,10 @@ def query_row(q: dict, features: Features, dataset: Dataset | None = None
         except I.ImageError as e:
             return e.reason
 
-    row = S.memo(("query", digest, m.params_key(p)), enc)
+    row = memo(("query", digest, m.params_key(p)), enc)
     if isinstance(row, str):
         return None, None, f"The query image cannot be read: {row}"
-    itself = self_item(dataset.items, name=q["name"], cid=digest) if dataset is not None else None
+    itself = Q.self_item(dataset.items, name=q["name"], cid=digest) if dataset is not None else None
     return row, itself, None
 
 
@@ -331,11 +342,11 @@ def query_panel(dataset: Dataset, *, key: str) -> dict:
         # query" must make it the query again (issue 11, item 4)
         st.file_uploader("Upload a query image", key=f"{key}::upload", on_change=_query_uploaded,
                          args=(f"{key}::upload",), help="Any image file; or pick one from the dataset below.")
-        if S.using_demo() and q["kind"] != "demo":
+        if using_demo() and q["kind"] != "demo":
             st.button("Use the demo query (a re-shot coffee cup)", key=f"{key}::demo", on_click=use_demo_query)
     return current_query(dataset)
 
 
 __all__ = ["GALLERY_MAX", "THUMB", "bytes_thumb", "current_query", "fmt_score", "gallery", "item_thumb", "match_badge",
-           "pick_dataset_query", "placeholder", "query_panel", "query_row", "query_thumb", "set_upload_query", "short", "thumb",
+           "pick_dataset_query", "placeholder", "query_group", "query_panel", "query_row", "query_thumb", "set_upload_query", "short", "thumb",
            "thumbnail_picker", "use_demo_query"]
