@@ -104,6 +104,9 @@ def _open(index_dir, page: str | None = None) -> AppTest:
     at.sidebar.text_input(key="ds_index").input(str(index_dir)).run()
     assert not at.exception, at.exception
     at.session_state[f"thr::{KEY}"] = THR
+    # the folded tables and chart are built only while open (ui.layout.lazy_expander): open them to check them
+    for key in ("dup_copies_open", "dup_pairs_open", "search_table_open"):
+        at.session_state[key] = True
     if page:
         at.switch_page(page).run()
     assert not at.exception, at.exception

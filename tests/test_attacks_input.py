@@ -598,6 +598,7 @@ def test_app_shows_hostile_names_as_text_in_markdown_and_plotly():
     at.sidebar.file_uploader(key="ds_upload").set_value([("[x](https:&#47;&#47;evil.example).zip", _hostile_zip(),
                                                           "application/zip")]).run()
     assert not at.exception, at.exception
+    at.session_state["dup_copies_open"] = True  # the copies chart is built only while its expander is open
     for page in ("pages/search.py", "pages/duplicates.py"):
         at.switch_page(page).run()
         assert not at.exception, at.exception

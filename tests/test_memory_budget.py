@@ -402,6 +402,8 @@ def test_duplicates_page_says_the_list_was_cut_and_pages_the_tables(monkeypatch)
     monkeypatch.setattr(widgets, "PAGE_ROWS", 4)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
+    for folded in ("dup_copies_open", "dup_pairs_open"):  # the tables are built only while their expander is open
+        at.session_state[folded] = True
     at.switch_page("pages/duplicates.py").run()
     key = get("ahash").params_key(get("ahash").default_params())
     at.slider(key=f"dup_thr::{key}").set_value(30).run()  # loose: hundreds of pairs among the 38 demo photos
@@ -411,7 +413,7 @@ def test_duplicates_page_says_the_list_was_cut_and_pages_the_tables(monkeypatch)
     warning = at.warning[0].value
     assert f"{total:,} pairs at this threshold: showing the closest 10; tighten the threshold" in warning
     assert any(e.label == f"The closest 10 of {total:,} duplicate pairs" for e in at.expander)
-    pairs_table = at.dataframe[1].value  # copies, pairs, then the skipped-files list
+    pairs_table = at.dataframe[1].value  # copies, then pairs (the skipped list is folded)
     assert len(pairs_table) == 4  # one page of the 10 kept pairs
     assert any("Page (of 3" in n.label for n in at.number_input)
     assert "Rows 1–4 of 10." in [c.value for c in at.caption]
