@@ -37,9 +37,27 @@ def preload() -> float:
         # (ui.* is left to the first run: its st.cache_* decorators must be created with Streamlit's runtime up)
 
         warmup.warm_up(cnn=config.background_warmup())
+        rehearse()
     except Exception as exc:  # noqa: BLE001 - a failed preload only means the first visitor waits
         logging.getLogger("dupfinder").warning("preload failed: %s", exc)
     return time.perf_counter() - t0
+
+
+def rehearse() -> None:
+    """Run the pages a first visitor opens once, in this process, before the server answers (Streamlit's AppTest:
+    no browser, no socket). The first real session then finds the ui/ and pages' modules imported, the demo set's
+    thumbnails and results in the app's caches and the model warm, instead of paying for them on its critical path.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    app = os.path.join(ROOT, "app.py")
+    for page, query in (("pages/home.py", {}), ("pages/search.py", {}), ("pages/search.py", {"method": "cnn-cosine"}),
+                        ("pages/duplicates.py", {})):
+        at = AppTest.from_file(app, default_timeout=120)
+        for k, v in query.items():
+            at.query_params[k] = v
+        at.switch_page(page)
+        at.run()
 
 
 def main() -> int:
