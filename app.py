@@ -19,11 +19,14 @@ if _HERE not in sys.path:  # `streamlit run /elsewhere/app.py` still finds core/
 
 from streamlit import config as st_config  # noqa: E402
 
-from ui import layout, session  # noqa: E402
+from core import config  # noqa: E402
+from ui import layout  # noqa: E402
+from ui.entry import app_context  # noqa: E402
+from ui.sidebar import sidebar  # noqa: E402
 
 # Hosted mode hides tracebacks even when the app is started from another directory (then .streamlit/config.toml,
 # which says "none", is not read and Streamlit's default is "full"). An operator's explicit choice is kept.
-if not session.local_mode() and not st_config.is_manually_set("client.showErrorDetails"):
+if not config.local_mode() and not st_config.is_manually_set("client.showErrorDetails"):
     st.set_option("client.showErrorDetails", "none")
 
 st.set_page_config(page_title="Duplicate Image Finder", page_icon="🖼️", layout="wide",
@@ -53,9 +56,9 @@ measure = [p for p in (
 ) if p is not None]
 
 layout.inject_css()
-with session.app_context():  # pages check it: see ui.session.ensure_app
+with app_context():  # pages check it: see ui.entry.ensure_app
     nav = st.navigation({"Explore": explore, **({"Measure": measure} if measure else {})})
-    session.sidebar()
+    sidebar()
     nav.run()
 
 # after the first page is drawn (so it does not compete with the first result): load the CNN in the background, so a

@@ -139,21 +139,16 @@ CPU: dict[str, list] = {}
 
 
 def _timed(cmd, env, cwd, who: str | None = None):
-    """Run ``cmd``; (wall seconds, stdout). CPU seconds (user + sys, from the children's rusage) go to ``CPU[who]``.
+    """Run ``cmd``; (wall seconds, stdout). CPU seconds of the whole process tree (user + sys of the command, its
+    worker processes and any orphan they leave, all threads: :mod:`treecpu`) go to ``CPU[who]``."""
+    import treecpu
 
-    Known gap: grandchildren (our pool's decode workers) are not counted; see the note written with the figures."""
-    import resource
-
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
-    dt = time.perf_counter() - t
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = treecpu.run(cmd, env=env, cwd=cwd)
     if who:
-        CPU.setdefault(who, []).append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
-    if p.returncode != 0:
-        raise RuntimeError(f"{cmd[:5]} failed ({p.returncode}): {p.stderr[-1500:]}")
-    return dt, p.stdout
+        CPU.setdefault(who, []).append(r.cpu)
+    if r.returncode != 0:
+        raise RuntimeError(f"{cmd[:5]} failed ({r.returncode}): {r.stderr[-1500:]}")
+    return r.wall, r.stdout
 
 
 def _our_pairs(out: str) -> set:
@@ -253,9 +248,8 @@ def bench_e2e(folder: Path, reps: int, before_rev: str | None, R: list) -> dict:
     cpu = {k: statistics.median(v) for k, v in CPU.items() if v}
     res["cpu"] = cpu
     if cpu:
-        R.append("CPU seconds (user + sys from `getrusage(RUSAGE_CHILDREN)`; CAUTION: our decode worker processes "
-                 "are not included - their CPU does not reach the parent's rusage - while fastdup's threads are, so "
-                 "the ratio overstates ours' lead): " +
+        R.append("CPU seconds of the whole process tree (user + sys of the command, its decode workers and every "
+                 "thread; `bench/treecpu.py`): " +
                  ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()) +
                  (f"; fastdup / ours **{cpu['fastdup'] / cpu['ours']:.2f}x**" if "fastdup" in cpu and "ours" in cpu
                   else "") + ".\n")

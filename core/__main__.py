@@ -62,17 +62,8 @@ def _params(method, pairs: list[str] | None) -> dict:
         k, v = kv.split("=", 1)
         if k not in known:
             raise UsageError(f"method {method.name} has no parameter {k!r}; valid: {', '.join(known) or 'none'}")
-        d = known[k].default
         try:
-            if isinstance(d, bool):
-                val = v.lower() in ("1", "true", "yes")
-            elif isinstance(d, int):
-                val = int(v)
-            elif isinstance(d, float):
-                val = float(v)
-            else:
-                val = None if v.lower() in ("", "none") else v
-            out[k] = val
+            out[k] = known[k].parse(v)
             method.resolve_params(out)
         except ValueError as e:
             raise UsageError(str(e)) from None
@@ -204,7 +195,7 @@ def cmd_duplicates(a) -> int:
     from .collection.groups import duplicates_regrouped
     from .scale import index_line
     from .invariance import invariant
-    from . import keeper
+    from . import export, keeper
     from .search import find_duplicates, item_info
 
     m = invariant(_method(a.method), a.invariance)
@@ -224,13 +215,8 @@ def cmd_duplicates(a) -> int:
     dup = duplicates_regrouped(dup, feats.names, a.groups, choose_keeper=pick)
     skipped = _skipped_json(ds.skipped, feats.skipped)
     groups = dup.group_members()
-    if a.json:
-        print(json.dumps({"method": m.name, "threshold": thr, "images": len(feats), "index": dup.index,
-                          "pairs": pairs,
-                          "total_pairs": int(dup.total_pairs), "truncated": bool(dup.truncated),
-                          "groups": [{"members": g["members"], "keep": g["keep"]} for g in groups],
-                          "copies": {r.name: int(r.copies) for r in dup.copies.itertuples()},
-                          "skipped": skipped} | extra, indent=2))
+    if a.json:  # one shape with the app's download (core.export)
+        print(export.duplicates_json(dup, m.name, thr, skipped, images=len(feats), pairs=pairs, extra=extra))
     else:
         print(f"{m.label}, threshold {thr}: {len(feats)} images, {dup.total_pairs} duplicate pairs, "
               f"{len(groups)} groups; {index_line(dup.index)}")

@@ -86,13 +86,15 @@ def result_json(r) -> dict:
 
 
 def duplicates_run(feats: Features, thr: float, a, ds, find_duplicates, info, progress):
-    """Run ``python -m core duplicates`` with the options; returns (Duplicates, JSON pairs, extra fields)."""
+    """Run ``python -m core duplicates`` with the options; returns (Duplicates, JSON pairs, extra fields).
+
+    The JSON pairs are the verified run's (with ``inliers`` / ``verified``), or None without ``--verify``: then
+    :func:`core.export.duplicates_dict` lists the pairs of the Duplicates.
+    """
     feats, low = split_low_quality(feats)
     extra = _options(a, feats.method, low)
     if not a.verify:
-        dup = find_duplicates(feats, thr, info=info, progress=progress)
-        pairs = [{"a": r.a, "b": r.b, "score": float(r.score)} for r in dup.pairs.itertuples()]
-        return dup, pairs, extra
+        return find_duplicates(feats, thr, info=info, progress=progress), None, extra
     from .two_stage import dataset_store, verified_pairs
 
     vp = verified_pairs(feats, thr, dataset_store(ds.items), progress=progress)
@@ -110,7 +112,7 @@ def evaluate_verified(res, ds) -> dict[str, dict]:
     """Per method name: the measures after verification (one feature store shared by every method)."""
     from .two_stage import dataset_store, verified_metrics
 
-    groups = {it.name: it.group for it in ds.items}
+    groups = ds.groups_by_name()
     store = dataset_store(ds.items)
     out = {}
     for r in res.table.itertuples():

@@ -26,13 +26,14 @@ difference to the ImageNet sanity check; bilinear is cheaper.
 
 Backends
 --------
-``torch`` (eager, the reference) and ``onnx`` (ONNX Runtime, 2 intra-op threads, ~3-4x faster on 2 cores). The
+``torch`` (eager, the reference) and ``onnx`` (ONNX Runtime, 2 intra-op threads, several times faster on CPU). The
 ONNX graph is exported once from the torch model into ``$DUPFINDER_CACHE_DIR/onnx`` (default
 ``~/.cache/dupfinder/onnx``), keyed by a hash of the weights file, by :func:`ensure_onnx` - at install time
 (``python -m core warmup``) or server start (``scripts/serve.py``), not on a search's critical path.
 ``backend="auto"`` uses ONNX Runtime when it is importable and the export succeeds, else torch. Features agree to
-~1e-5 absolute. When the export exists, torch is not even imported (3-13 s on 2 busy cores): the torch reference
-network is built on first use only (:attr:`Model.torch_module`).
+~1e-5 absolute. When the export exists, torch is not even imported (that alone takes seconds): the torch reference
+network is built on first use only (:attr:`Model.torch_module`). The measured figures behind these choices and
+the defaults below are in ``bench/RESULTS.md`` (section 2 and "Figures behind core.cnn's defaults").
 
 Heavy imports (torch, efficientnet_pytorch, onnxruntime) happen only inside functions: ``import core.cnn`` is cheap.
 """
@@ -61,9 +62,8 @@ CACHE_ENV = "DUPFINDER_CACHE_DIR"
 INPUT_SIZE = 224
 FEATURE_DIM = 1280
 NUM_CLASSES = 1000
-#: Default images per forward pass. Measured on 2 cores (Lite0, 224 px, network only, median of 3 x 64 images):
-#: torch eager (channels_last) 54/72/76/60/55/39 img/s at batch 1/2/4/8/16/32; ONNX Runtime 200/215/223/213/211/207.
-#: Both peak at 4 (torch loses cache locality above that; ORT is nearly flat), and a batch of 4 is only 2.4 MB.
+#: Default images per forward pass: both backends peak at 4 on CPU (torch loses cache locality above that; ORT is
+#: nearly flat; figures in bench/RESULTS.md), and a batch of 4 is only 2.4 MB.
 DEFAULT_BATCH = 4
 #: ONNX Runtime intra-op threads (the project's machines have 2 cores).
 ORT_THREADS = 2
@@ -292,8 +292,8 @@ class Model:
     mean: np.ndarray  # (3,) on 0..255 pixels
     std: np.ndarray  # (3,) on 0..255 pixels
     #: builds the torch wrapper returning (features, logits, maps), the reference; called on first torch use only,
-    #: so a process that runs the cached ONNX file never imports torch (measured: importing torch alone takes
-    #: 3-13 s on 2 busy cores, longer than encoding the demo set)
+    #: so a process that runs the cached ONNX file never imports torch (importing it alone takes longer than
+    #: encoding the demo set: bench/RESULTS.md)
     torch_factory: Callable[[], Any] = field(repr=False)
     onnx_session: Any = field(default=None, repr=False)
     onnx_file: str | None = None
@@ -408,8 +408,8 @@ def _torch_factory(path: str, arch: str, channels_last: bool = True) -> Callable
 
         net = build_lite0(path) if arch == "efficientnet-lite0" else build_b0(path)
         wrapper = _make_wrapper(net)
-        # channels_last: measured 1.6x faster eager CPU inference at batch 4 (99 vs 61 img/s on 2 cores), same
-        # values; the ONNX export uses the default (NCHW-contiguous) module
+        # channels_last: faster eager CPU inference, same values (bench/RESULTS.md); the ONNX export uses the
+        # default (NCHW-contiguous) module
         return wrapper.to(memory_format=torch.channels_last) if channels_last else wrapper
 
     return build

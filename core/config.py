@@ -108,9 +108,10 @@ def background_warmup() -> bool:
 
 
 def ort_spinning() -> bool:
-    """``$DUPFINDER_ORT_SPINNING`` (default on): ONNX Runtime's worker threads busy-wait between parallel sections.
-    ``0`` makes them sleep instead, which frees the core for decode workers or other processes."""
-    return os.environ.get("DUPFINDER_ORT_SPINNING", "1").strip().lower() not in ("0", "false", "no", "off")
+    """``$DUPFINDER_ORT_SPINNING`` (default off): ``1`` lets ONNX Runtime's worker threads busy-wait between parallel
+    sections. Off by default: in a pipelined CNN run the decode workers share the cores with the network, and
+    busy-waiting cost 29 % more CPU per image there for no wall-time gain (bench/RESULTS.md, issue 15)."""
+    return os.environ.get("DUPFINDER_ORT_SPINNING", "0").strip().lower() not in ("0", "false", "no", "off", "")
 
 
 # ------------------------------------------------------------------------------------------------ search at scale

@@ -19,7 +19,8 @@ Pure library code (no streamlit): the dashboard's download buttons and any scrip
   ``total_pairs`` counts every pair within the threshold.
 
 * :func:`dedup_zip` -> bytes, a zip holding one copy of every group (the suggested one to keep) plus every
-  singleton, under the images' dataset names. Built in memory: nothing is written to disk.
+  singleton, under the images' dataset names; :func:`items_zip` builds it (and the Review page's cleaned set).
+  Built in memory: nothing is written to disk.
 """
 from __future__ import annotations
 
@@ -107,27 +108,44 @@ def _skipped_list(skipped: Iterable | None) -> list[dict]:
 
 
 def duplicates_dict(dup: Duplicates, method: str, threshold: float | None = None,
-                    skipped: Iterable | None = None) -> dict:
-    """The CLI's ``duplicates --json`` document as a dict (see module docstring)."""
+                    skipped: Iterable | None = None, *, images: int | None = None,
+                    pairs: Sequence[Mapping] | None = None, extra: Mapping | None = None) -> dict:
+    """The ``duplicates --json`` document as a dict (see module docstring): the CLI prints it, the Duplicates
+    page offers it as a download.
+
+    Parameters
+    ----------
+    skipped : iterable of ``{"file", "reason"}`` mappings or objects with ``file`` / ``reason``
+    images : int, optional
+        Images encoded (default ``dup.n_images``, the images searched).
+    pairs : sequence of dict, optional
+        The pairs to list (default ``dup.pairs`` as ``{"a", "b", "score"}``); the CLI passes its verified pairs
+        (``{"a", "b", "score", "inliers", "verified"}``) when run with ``--verify``.
+    extra : mapping, optional
+        Fields appended after ``skipped`` (the CLI's options: ``verify``, ``low_quality``, ``checked_pairs`` ...).
+    """
     thr = dup.threshold if threshold is None else threshold
+    if pairs is None:
+        pairs = [{"a": str(r.a), "b": str(r.b), "score": float(r.score)} for r in dup.pairs.itertuples()]
     return {
         "method": method,
         "threshold": _num(thr),
-        "images": int(dup.n_images),
+        "images": int(dup.n_images if images is None else images),
         "index": dict(dup.index),
-        "pairs": [{"a": str(r.a), "b": str(r.b), "score": float(r.score)} for r in dup.pairs.itertuples()],
+        "pairs": list(pairs),
         "total_pairs": int(max(dup.total_pairs, len(dup.pairs))),
         "truncated": bool(dup.truncated),
         "groups": [{"members": g["members"], "keep": g["keep"]} for g in dup.group_members()],
         "copies": {str(r.name): int(r.copies) for r in dup.copies.itertuples()},
         "skipped": _skipped_list(skipped),
-    }
+    } | dict(extra or {})
 
 
 def duplicates_json(dup: Duplicates, method: str, threshold: float | None = None,
-                    skipped: Iterable | None = None, indent: int | None = 2) -> str:
-    """:func:`duplicates_dict` serialised (same shape as the CLI's ``duplicates --json``)."""
-    return json.dumps(duplicates_dict(dup, method, threshold, skipped), indent=indent)
+                    skipped: Iterable | None = None, indent: int | None = 2, **fields) -> str:
+    """:func:`duplicates_dict` serialised (same shape as the CLI's ``duplicates --json``); ``fields`` are its
+    keyword-only arguments."""
+    return json.dumps(duplicates_dict(dup, method, threshold, skipped, **fields), indent=indent)
 
 
 def safe_member_name(name: str) -> str:
@@ -150,14 +168,20 @@ def dedup_zip(dup: Duplicates, items: Sequence, *, compresslevel: int = 6) -> by
         Names not among ``items`` are ignored.
     """
     by_name = {it.name: it for it in items}
+    return items_zip((by_name[n] for n in dup.keep_set() if n in by_name), compresslevel=compresslevel)
+
+
+def items_zip(items: Iterable, *, compresslevel: int = 6) -> bytes:
+    """Zip bytes holding each item's original file (``item.read_bytes()``) under its dataset name, in order.
+
+    Member names go through :func:`safe_member_name`; two names that sanitise to the same member are both kept
+    (``name~2.ext``). Already-compressed formats are stored, anything else deflated. Built in memory.
+    """
     buf = io.BytesIO()
     used: set[str] = set()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
-        for name in dup.keep_set():
-            it = by_name.get(name)
-            if it is None:
-                continue
-            arc = safe_member_name(name)
+        for it in items:
+            arc = safe_member_name(it.name)
             stem, ext = posixpath.splitext(arc)
             k = 1
             while arc in used:  # two names that sanitise to the same member: keep both
@@ -170,4 +194,4 @@ def dedup_zip(dup: Duplicates, items: Sequence, *, compresslevel: int = 6) -> by
 
 
 __all__ = ["FORMULA_PREFIXES", "csv_safe", "dedup_zip", "duplicates_dict", "duplicates_json", "frame_csv",
-           "groups_csv", "neutralise_formula", "safe_member_name"]
+           "groups_csv", "items_zip", "neutralise_formula", "safe_member_name"]

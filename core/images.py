@@ -6,8 +6,10 @@ composited on white, 16-bit scaled rather than clipped), and JPEGs decoded with
 ``Image.draft`` when only a small size is needed (decoding dominates the cost of hashing a
 large JPEG; the measured figures are in ``bench/RESULTS.md``).
 
-Every failure is raised as :class:`ImageError` with a short human-readable ``reason``; no
-Pillow, pillow_heif, ``OSError``, ``struct.error`` ... escapes. The decompression-bomb limit is
+Every failure is raised as :class:`ImageError` with a short human-readable ``reason`` (worded by
+:mod:`core.file_kinds` from the file's first bytes); no Pillow, pillow_heif, ``OSError``, ``struct.error`` ...
+escapes. :func:`probe` reads a header only (with ``verify``, also :mod:`core.integrity`'s truncation checks);
+:func:`read_exif` reads EXIF tags the same safe way. The decompression-bomb limit is
 checked here against the declared size *before* any pixel is allocated, with our own per-call
 ``max_pixels`` (Pillow's process-wide ``Image.MAX_IMAGE_PIXELS`` is not relied on).
 
@@ -24,24 +26,23 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
-import struct
 import threading
 import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile
 
-from . import config, downscale, pillow_guard
+from . import config, downscale, integrity, pillow_guard
+from .file_kinds import HEAD_BYTES, failure_reason
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SUPPORTED_FORMATS",
     "ImageError",
     "ImageInfo",
-    "describe_bytes",
     "open_image",
     "probe",
+    "read_exif",
     "thumbnail",
 ]
 
@@ -56,8 +57,6 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
     "JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "ICO", "PPM", "JPEG2000", "AVIF", "QOI",
     "PSD", "HEIF",
 )
-
-_HEAD_BYTES = 4096  # enough for every magic number we sniff (tar's is at offset 257)
 
 
 def _configured_max_pixels() -> int | None:
@@ -137,124 +136,6 @@ def _ensure_heif() -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# sniffing
-# --------------------------------------------------------------------------------------------
-_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
-
-
-def _image_magic(head: bytes) -> str | None:
-    """Name of the image format a file *claims* to be by its magic number, or None."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "TIFF"
-    if head[:2] == b"BM":
-        return "BMP"
-    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
-        return "AVIF" if head[8:12] in (b"avif", b"avis") else "HEIF"
-    if head.startswith(b"\x00\x00\x00\x0cjP  ") or head.startswith(b"\xff\x4f\xff\x51"):
-        return "JPEG 2000"
-    return None
-
-
-def describe_bytes(head: bytes) -> str | None:
-    """Say what a non-image file is, from its first bytes (magic numbers), if cheaply known.
-
-    Parameters
-    ----------
-    head : bytes
-        The first bytes of the file (4 KiB is plenty).
-
-    Returns
-    -------
-    str or None
-        e.g. ``"PDF document"``, ``"SVG vector image"``, ``"Windows executable"``,
-        ``"ZIP archive"``, ``"text file"``; None when unknown.
-    """
-    if not head:
-        return "empty file"
-    sigs = [
-        (b"%PDF", "PDF document"),
-        (b"MZ", "Windows executable"),
-        (b"\x7fELF", "ELF executable"),
-        (b"\xcf\xfa\xed\xfe", "Mach-O executable"),
-        (b"\xce\xfa\xed\xfe", "Mach-O executable"),
-        (b"\xca\xfe\xba\xbe", "Mach-O/Java binary"),
-        (b"PK\x03\x04", "ZIP archive"),
-        (b"PK\x05\x06", "ZIP archive"),
-        (b"\x1f\x8b", "gzip archive"),
-        (b"7z\xbc\xaf\x27\x1c", "7z archive"),
-        (b"Rar!", "RAR archive"),
-        (b"BZh", "bzip2 archive"),
-        (b"\xfd7zXZ\x00", "xz archive"),
-        (b"\xd0\xcf\x11\xe0", "Microsoft Office document"),
-        (b"SQLite format 3\x00", "SQLite database"),
-        (b"ID3", "MP3 audio"),
-        (b"OggS", "Ogg audio/video"),
-        (b"fLaC", "FLAC audio"),
-        (b"\x1aE\xdf\xa3", "Matroska/WebM video"),
-        (b"FUJIFILMCCD-RAW", "Fujifilm RAW photo (not supported)"),
-        (b"8BPS", "Photoshop document"),
-        (b"#!", "script"),
-        (b"{\\rtf", "RTF document"),
-    ]
-    for sig, what in sigs:
-        if head.startswith(sig):
-            return what
-    if len(head) >= 262 and head[257:262] == b"ustar":
-        return "tar archive"
-    if head[:4] == b"RIFF":
-        kind = head[8:12]
-        return {b"WAVE": "WAV audio", b"AVI ": "AVI video"}.get(kind, "RIFF file")
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in _HEIF_BRANDS:
-            return "HEIF/AVIF image"
-        if brand == b"crx ":
-            return "Canon CR3 RAW photo (not supported)"
-        if brand.startswith(b"qt"):
-            return "QuickTime video"
-        return "MP4 video"
-    text = _as_text(head)
-    if text is not None:
-        low = text.lstrip("\ufeff \t\r\n").lower()
-        if low.startswith("<") and "<svg" in low[:2048]:
-            return "SVG vector image"
-        if low.startswith("<!doctype html") or low.startswith("<html"):
-            return "HTML document"
-        if low.startswith("<?xml") or low.startswith("<"):
-            return "XML document"
-        if low.startswith("{") or low.startswith("["):
-            return "JSON/text file"
-        return "text file"
-    return None
-
-
-def _as_text(head: bytes) -> str | None:
-    """Decode ``head`` as text if it looks like text (UTF-8/UTF-16 with no control bytes)."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return head.decode("utf-16")[:2048]
-        except UnicodeDecodeError:
-            pass
-    try:
-        # the 4 KiB cut may split a multi-byte character: ignore only a short tail
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:
-            return None
-        text = head[: e.start].decode("utf-8")
-    controls = sum(1 for c in text if ord(c) < 32 and c not in "\t\r\n\f")
-    return text if controls == 0 else None
-
-
-# --------------------------------------------------------------------------------------------
 # sources
 # --------------------------------------------------------------------------------------------
 class _Source:
@@ -284,7 +165,7 @@ class _Source:
         # keep the first bytes now: Pillow closes the file object when the image is closed,
         # and the failure reason is sniffed from them afterwards
         try:
-            self.head = self.fp.read(_HEAD_BYTES)
+            self.head = self.fp.read(HEAD_BYTES)
             self.fp.seek(0)
         except OSError as e:
             self.__exit__(None, None, None)
@@ -298,6 +179,7 @@ class _Source:
         if self._close:
             self.fp.close()
         return False
+
 
 def _pil_open(fp) -> ImageFile.ImageFile:
     """Open ``fp`` lazily (header only) as one of our formats; never touches Pillow's process-wide settings.
@@ -318,38 +200,6 @@ def _formats() -> list[str]:
     return [f for f in SUPPORTED_FORMATS if f in Image.OPEN]
 
 
-def _fail_reason(head: bytes, exc: BaseException | None) -> str:
-    """Best reason for a file Pillow could not identify or decode, from its first bytes."""
-    if not head:
-        return "empty file"
-    if isinstance(exc, Image.DecompressionBombError):  # Pillow's own guard, inside a plugin (GIF frame, TIFF tile)
-        return f"image too large: {_short(exc)} (possible decompression bomb)"
-    if "MAX_TEXT_MEMORY" in str(exc):  # PngImagePlugin's bound on all text chunks of one file
-        return (f"PNG refused: text metadata over the {pillow_guard.PNG_MAX_TEXT_MEMORY >> 20} MiB limit "
-                "(a metadata flood)")
-    if "MAX_TEXT_CHUNK" in str(exc):  # ... and on one compressed text chunk, inflated
-        return "PNG refused: a compressed text chunk inflates past 1 MiB (a metadata bomb)"
-    if isinstance(exc, Image.UnidentifiedImageError):
-        exc = None  # "cannot identify image file <_io.BytesIO ...>" says nothing useful
-    claimed = _image_magic(head)
-    if claimed:
-        if claimed in ("HEIF", "AVIF") and claimed not in Image.OPEN:
-            return f"{claimed} not supported (pillow_heif unavailable)"
-        return f"truncated/corrupt {claimed} ({_short(exc)})" if exc else f"truncated/corrupt {claimed}"
-    what = describe_bytes(head)
-    if what:
-        return f"not an image ({what})"
-    return "not an image (unrecognised file format)"
-
-
-def _short(exc: BaseException | None) -> str:
-    if exc is None:
-        return ""
-    msg = str(exc).strip() or type(exc).__name__
-    msg = re.sub(r"\s+", " ", msg)
-    return msg if len(msg) <= 80 else msg[:77] + "..."
-
-
 def _mp(pixels: int) -> str:
     mp = pixels / 1e6
     return f"{mp:.0f} MP" if mp >= 10 else f"{mp:.1f} MP"
@@ -365,23 +215,26 @@ def _check_pixels(w: int, h: int, max_pixels: int | None) -> None:
         )
 
 
+def _exif(im: Image.Image, header_only: bool = False) -> Image.Exif:
+    """``im``'s EXIF. ``header_only``: for PNG, ``getexif()`` decodes every pixel to find an eXIf chunk after the
+    image data; read only a chunk seen before it (the usual place), so the read stays a header read."""
+    if header_only and im.format == "PNG":
+        exif = Image.Exif()
+        raw = im.info.get("exif")
+        if raw:
+            exif.load(raw)
+        return exif
+    return im.getexif()
+
+
 def _orientation(im: Image.Image, header_only: bool = False) -> int:
     """EXIF orientation (1..8); 1 when absent or unreadable (broken EXIF must not lose the image).
 
-    ``header_only``: for PNG, ``getexif()`` decodes every pixel to find an eXIf chunk after the image data; read
-    only a chunk seen before it (the usual place), so a probe stays a header read. Decoding still applies the
-    full EXIF, so at worst a probe reports width and height swapped, never a wrong picture.
+    ``header_only`` (see :func:`_exif`): decoding still applies the full EXIF, so at worst a probe reports width
+    and height swapped, never a wrong picture.
     """
     try:
-        if header_only and im.format == "PNG":
-            raw = im.info.get("exif")
-            if not raw:
-                return 1
-            exif = Image.Exif()
-            exif.load(raw)
-            o = int(exif.get(0x0112, 1))
-            return o if 1 <= o <= 8 else 1
-        o = int(im.getexif().get(0x0112, 1))
+        o = int(_exif(im, header_only).get(0x0112, 1))
     except Exception:
         return 1
     return o if 1 <= o <= 8 else 1
@@ -396,56 +249,6 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-
-
-# --------------------------------------------------------------------------------------------
-# integrity (cheap truncation checks, used at dataset load time)
-# --------------------------------------------------------------------------------------------
-def _check_complete(data: bytes, fmt: str) -> None:
-    """Raise ImageError if a JPEG/PNG/WebP is visibly truncated, without decoding pixels."""
-    if fmt in ("JPEG", "MPO"):
-        sos = _jpeg_first_scan(data)
-        if sos < 0:
-            raise ImageError("truncated/corrupt JPEG (no image data)")
-        # entropy-coded data byte-stuffs 0xFF, so FF D9 after the first scan can only be an EOI
-        if data.rfind(b"\xff\xd9", sos) < 0:
-            raise ImageError("truncated/corrupt JPEG (end-of-image marker missing)")
-    elif fmt == "PNG":
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                im = _pil_open(io.BytesIO(data))
-                im.verify()  # walks every chunk and checks CRCs; does not inflate IDAT
-        except Exception as e:
-            raise ImageError(f"truncated/corrupt PNG ({_short(e)})") from None
-    elif fmt == "WEBP" and data[:4] == b"RIFF":
-        declared = struct.unpack("<I", data[4:8])[0] + 8
-        if len(data) < declared:
-            raise ImageError(f"truncated/corrupt WebP ({len(data)} of {declared} bytes)")
-
-
-def _jpeg_first_scan(data: bytes) -> int:
-    """Offset of the primary image's first SOS marker (walking segments from SOI), or -1."""
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:  # junk between segments: decoders skip to the next marker, so do we
-            i = data.find(b"\xff", i)
-            if i < 0:
-                return -1
-            continue
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # stand-alone markers
-            i += 2
-            continue
-        if marker == 0xD9:
-            return -1
-        if marker == 0xDA:
-            return i
-        i += 2 + ((data[i + 2] << 8) | data[i + 3])
-    return -1
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,13 +267,13 @@ def _pillow(source):
         except ImageError:
             raise
         except Exception as e:
-            raise ImageError(_fail_reason(src.head, e)) from None
+            raise ImageError(failure_reason(src.head, e)) from None
         try:
             yield im
         except (ImageError, MemoryError):
             raise
         except Exception as e:  # anything Pillow/pillow_heif throws on hostile input
-            raise ImageError(_fail_reason(src.head, e)) from None
+            raise ImageError(failure_reason(src.head, e)) from None
         finally:
             im.close()
 
@@ -527,7 +330,9 @@ def probe(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool =
         if _orientation(im, header_only=True) >= 5:
             w, h = h, w
         if verify:
-            _check_complete(bytes(source), fmt)
+            reason = integrity.incomplete_reason(bytes(source), fmt)
+            if reason:
+                raise ImageError(reason)
     return ImageInfo(format=fmt, width=w, height=h, mode=mode, frames=frames)
 
 
@@ -588,6 +393,32 @@ def open_image(
         return rgb.transpose(_TRANSPOSE[orientation]) if orientation != 1 else rgb
     except MemoryError:
         raise ImageError("not enough memory to decode the image") from None
+
+
+def read_exif(source, *, ifd: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> dict:
+    """The EXIF tags of an image file, read from its header only (no pixel decoded), as ``{tag: value}``.
+
+    Opened like :func:`probe` (our formats only, PNG floods refused, the size checked against ``max_pixels``).
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or binary file object
+        The image file.
+    ifd : int, optional
+        A sub-IFD to read instead of the main one (e.g. ``0x8769``, the Exif IFD holding ``DateTimeOriginal``).
+    max_pixels : int or None, optional
+        Decompression-bomb limit on width x height; None disables it.
+
+    Raises
+    ------
+    ImageError
+        Not an image, unsupported, corrupt or too large.
+    """
+    with _pillow(source) as im:
+        _check_pixels(*im.size, max_pixels)
+        exif = _exif(im, header_only=True)
+        # inside the block: a TIFF's sub-IFDs are read from the still open file
+        return dict(exif.get_ifd(ifd) if ifd is not None else exif)
 
 
 def thumbnail(img: Image.Image, size: int = 192) -> Image.Image:

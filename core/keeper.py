@@ -2,7 +2,8 @@
 
 :func:`choose` takes the group's :class:`Candidate` s and a rule and returns the keeper's position and a reason
 string that names every step that decided (``"most pixels (4000x3000); no copy marker in its name (the others:
-'-2')"``). Used by ``python -m core clean`` and meant for the Review page.
+'-2')"``). Used by ``python -m core clean``, ``python -m core duplicates`` and the Review page (each through
+:func:`core.collection.groups.keeper_groups` or :func:`chooser`).
 
 Rules (:data:`RULES`); each is a chain of steps, applied in order, each keeping only the candidates that are best on
 that step, until one is left:
@@ -28,14 +29,12 @@ file's modification time, compared to the second.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import os
 import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from PIL import Image
-
+from . import images
 from .datasets import natural_key
 
 #: Keep rules offered by the CLI and the Review page.
@@ -95,34 +94,14 @@ def format_rank(fmt: str | None) -> int:
 
 
 # --- capture date ---------------------------------------------------------------------------------------------
-@functools.cache
-def _register_heif() -> None:
-    try:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-    except Exception:  # not installed: HEIC dates fall back to the file time
-        pass
-
-
 def exif_capture_time(source) -> float | None:
-    """EXIF DateTimeOriginal of an image file (path or bytes) as epoch seconds, or None. Reads the header only."""
-    import io
-
-    _register_heif()
+    """EXIF DateTimeOriginal of an image file (path or bytes) as epoch seconds, or None. Reads the header only,
+    through :func:`core.images.read_exif` (our formats, PNG floods refused, the pixel limit checked)."""
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as im:
-            if im.format == "PNG":  # PNG's getexif() decodes the pixels to look behind them: header chunk only
-                raw = im.info.get("exif")
-                exif = Image.Exif()
-                if raw:
-                    exif.load(raw)
-            else:
-                exif = im.getexif()
-            sub = exif.get_ifd(0x8769)
-            text, offset = sub.get(0x9003), sub.get(0x9011)  # DateTimeOriginal, OffsetTimeOriginal
-    except Exception:  # unreadable header or EXIF: no date
+        sub = images.read_exif(source, ifd=0x8769)  # the Exif IFD
+    except images.ImageError:  # unreadable header or EXIF: no date
         return None
+    text, offset = sub.get(0x9003), sub.get(0x9011)  # DateTimeOriginal, OffsetTimeOriginal
     if not isinstance(text, str):
         return None
     try:

@@ -1,4 +1,5 @@
-"""Which image of a dataset *is* the query file itself (issue 11, item 9).
+"""The query of a search, against a dataset: which image *is* the query file itself (issue 11, item 9), and which
+images are truly the same picture as the query (its ground-truth group).
 
 A query that is also in the searched set would come back as rank 1 with a perfect score and count as its own
 match. It is recognised here and left out of the ranking and the match count by the callers
@@ -9,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 from typing import Sequence
+
+from .demo import DEMO_QUERY_GROUP
 
 
 def content_id(data: bytes) -> str:
@@ -63,4 +66,36 @@ def self_item(items: Sequence, *, name: str | None = None, cid: str | None = Non
     return None
 
 
-__all__ = ["content_id", "self_item"]
+def query_group(dataset, *, name: str | None = None, demo: bool = False) -> str | None:
+    """The ground-truth group of a query, or None when it is not known.
+
+    Parameters
+    ----------
+    dataset : :class:`core.datasets.Dataset`
+        The searched set; without labels no group is known.
+    name : str, optional
+        The query is this item of ``dataset`` (a pick from the set): its own group.
+    demo : bool
+        The query is the demo query (:func:`core.demo.demo_query_path`, a re-shot coffee cup that is in none of the
+        demo sets): its known group :data:`core.demo.DEMO_QUERY_GROUP`.
+
+    An uploaded query (neither) has no known group.
+    """
+    if not dataset.has_labels:
+        return None
+    if demo:
+        return DEMO_QUERY_GROUP
+    if name is not None:
+        return next((it.group for it in dataset.items if it.name == name), None)
+    return None
+
+
+def same_picture(dataset, group: str | None) -> dict[str, bool]:
+    """``{item name: whether it is truly the same picture as a query of ``group``}`` (the ground truth a ranking
+    is judged by); empty when ``group`` is None (nothing is known)."""
+    if group is None:
+        return {}
+    return {it.name: it.group == group for it in dataset.items}
+
+
+__all__ = ["content_id", "query_group", "same_picture", "self_item"]

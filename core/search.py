@@ -6,9 +6,11 @@ from ``method.higher_is_closer``, thresholds are applied by ``method.is_match`` 
 Result DataFrames (documented columns):
 
 * :func:`search` -> ``rank`` (1 = closest), ``name``, ``score``, ``match`` (bool)
-* :func:`duplicate_pairs` -> ``a``, ``b`` (names, ``a`` before ``b`` in dataset order), ``score``
-* :func:`find_groups` -> ``group_id``, ``name``, ``size``, ``keep`` (bool: the suggested copy to keep)
-* :func:`copies_per_image` -> ``name``, ``copies`` (other images in the same group)
+* :func:`find_duplicates` -> :class:`Duplicates`, whose tables are
+
+  - ``pairs``: ``a``, ``b`` (names, ``a`` before ``b`` in dataset order), ``score``, closest first;
+  - ``groups``: ``group_id``, ``name``, ``size``, ``pixels``, ``bytes``, ``keep`` (bool: the suggested copy to keep);
+  - ``copies``: ``name``, ``copies`` (other images in the same group).
 
 Memory: every all-pairs loop walks bounded row x column blocks (:mod:`core.blocks`), and the pair list is cut at
 ``config.budgets().max_pairs`` (the closest pairs kept, the total counted, groups computed from every pair).
@@ -32,7 +34,7 @@ Progress = Callable[[int, int, str], None]
 #: Bytes of one block of the all-pairs loops (scores + the float64 copies ``pairwise`` makes of its inputs): never
 #: an N x N matrix. None: ``core.config.budgets().block_bytes``; tests set a tiny value to force many blocks.
 BLOCK_BYTES: int | None = None
-#: ``max_pairs`` default of :func:`find_duplicates` / :func:`duplicate_pairs`: ``config.budgets().max_pairs``.
+#: ``max_pairs`` default of :func:`find_duplicates`: ``config.budgets().max_pairs``.
 BUDGET = "budget"
 #: Smallest dataset for which :func:`search` with ``top_k`` uses the float32 top-k kernel of :mod:`core.kernels`
 #: (below it the full float64 scoring takes well under 10 ms anyway).
@@ -145,26 +147,6 @@ def pair_indices(features: Features, threshold: float, progress: Progress | None
     for i, j, s in iter_pairs(features, threshold, progress):
         kept.add(i, j, s)
     return kept.result()
-
-
-def duplicate_pairs(features: Features, threshold: float, progress: Progress | None = None,
-                    max_pairs: int | str | None = BUDGET) -> pd.DataFrame:
-    """DataFrame ``a, b, score`` of the pairs within ``threshold``, closest first.
-
-    At most ``max_pairs`` (default ``config.budgets().max_pairs``; None = all), the closest; ``df.attrs`` holds
-    ``total_pairs`` and ``truncated``.
-    """
-    cap = _max_pairs(max_pairs)
-    kept = _blocks.ClosestPairs(features.method, cap)
-    for i, j, s in iter_pairs(features, threshold, progress):
-        kept.add(i, j, s)
-    i, j, s = kept.result()
-    names = np.asarray(features.names, dtype=object)
-    df = pd.DataFrame({"a": names[i], "b": names[j], "score": s})
-    order = features.method.order(s)
-    df = df.iloc[order].reset_index(drop=True)
-    df.attrs.update(total_pairs=int(kept.total), truncated=bool(kept.truncated))
-    return df
 
 
 def nearest_neighbours(features: Features, progress: Progress | None = None) -> pd.DataFrame:

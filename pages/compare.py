@@ -7,29 +7,39 @@ import pandas as pd
 
 import streamlit as st
 
-from core import demo
 from core.agreement import agreement_table, pairwise_agreement
 from core.charts import agreement_heatmap
 from core.methods import ARTICLE, METHODS, REGISTRY
+from core.query import same_picture
 from core.search import search
-from ui import layout, pair_inspector
-from ui import session as S
+from ui import index_source, layout, pair_inspector
 from ui import threshold as T
 from ui import widgets as W
+from ui.entry import ensure_app
+from ui.features import cached_features
+from ui.state import current_dataset, current_method, require_features
 from ui.text import md_escape
 
-S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/view_column: Compare methods")
-ds = S.current_dataset()
-side_m, side_params = S.current_method()
+ds = current_dataset()
+side_m, side_params = current_method()
 st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images). One query, every method at once: this is the page "
            "that shows why the methods differ. Each method uses its own threshold (its default, or the one you "
            "set on another page).")
 
 q = W.query_panel(ds, key="compare")
+offered = [m.name for m in REGISTRY if index_source.held(ds, m)]  # a saved index: only the methods it holds
+if len(offered) < len(REGISTRY):
+    st.caption(":material/inventory_2: Only the methods this saved index holds are offered (its features are used "
+               "as built; the others would need every image encoded).")
+if st.session_state.get("cmp_methods") is not None and not set(st.session_state["cmp_methods"]) <= set(offered):
+    st.session_state["cmp_methods"] = [n for n in st.session_state["cmp_methods"] if n in offered]
 c1, c2 = st.columns([4, 1])
 with c1:
-    names = st.multiselect("Methods", [m.name for m in REGISTRY], default=list(ARTICLE), key="cmp_methods",
+    names = st.multiselect("Methods", offered, default=None if "cmp_methods" in st.session_state else
+                           [n for n in ARTICLE if n in offered] or offered[:1],
+                           key="cmp_methods",
                            format_func=lambda n: METHODS[n].label,
                            help="Default: the six methods of the original article. The CNN ones encode the "
                                 "dataset once (a few seconds), then stay cached.")
@@ -40,23 +50,21 @@ if not names:
     st.info("Select at least one method.")
     st.stop()
 
-groups = S.groups_by_name(ds)
-qgroup = None
-if ds.has_labels:
-    qgroup = groups.get(q["name"]) if q["kind"] == "dataset" else (
-        demo.DEMO_QUERY_GROUP if q["kind"] == "demo" else None)
+groups = ds.groups_by_name()
+qgroup = W.query_group(ds, q)
+same = same_picture(ds, qgroup)  # empty when the query's group is not known
 
 results, methods = {}, {}
 for n in names:
     m = METHODS[n]
-    params = side_params if m.name == side_m.name else m.default_params()
-    feats = S.cached_features(ds, m, params)
-    S.require_features(ds, feats)
+    params = side_params if m.name == side_m.name else index_source.stored_params(ds, m)
+    feats = cached_features(ds, m, params)
+    require_features(ds, feats)
     row, exclude, err = W.query_row(q, feats, ds)
     if err:
         st.error(f"{m.label}: {md_escape(err)}")
         continue
-    thr = S.current_threshold(m, params)
+    thr = T.current(m, params)
     results[m.label] = search(row, feats, thr, top_k=top_k, exclude=exclude)
     methods[m.label] = (m, thr)
 
@@ -73,7 +81,7 @@ for s in range(0, len(labels), per_row):
             st.markdown(f"**{lab}**")
             n_true = ""
             if qgroup is not None:
-                n_true = f" · {sum(groups.get(x) == qgroup for x in res['name'])}/{len(res)} true"
+                n_true = f" · {sum(same.get(x, False) for x in res['name'])}/{len(res)} true"
             st.caption(f"{m.unit}, {'↑' if m.higher_is_closer else '↓'} closer · thr {T.fmt(m, None, thr)} · "
                        f"{int(res['match'].sum())} match{n_true}")
             for r in res.itertuples(index=False):
@@ -81,7 +89,7 @@ for s in range(0, len(labels), per_row):
                 mark = ":green[:material/check_circle:]" if r.match else ":red[:material/cancel:]"
                 truth = ""
                 if qgroup is not None:
-                    truth = " :blue-badge[same]" if groups.get(r.name) == qgroup else " :gray-badge[other]"
+                    truth = " :blue-badge[same]" if same.get(r.name, False) else " :gray-badge[other]"
                 st.markdown(f"**#{r.rank}** `{W.fmt_score(m, float(r.score))}` {mark}{truth}", help=md_escape(r.name))
                 st.caption(md_escape(W.short(r.name, 22)), help=md_escape(r.name))
                 st.button("Inspect", key=f"cmp_inspect::{m.name}::{r.name}", icon=":material/compare:",
@@ -90,7 +98,7 @@ for s in range(0, len(labels), per_row):
 _picked = METHODS.get(pair_inspector.chosen_method("compare") or "")
 if _picked is not None:
     pair_inspector.render_if_open("compare", ds, _picked,
-                                  side_params if _picked.name == side_m.name else _picked.default_params())
+                                  side_params if _picked.name == side_m.name else index_source.stored_params(ds, _picked))
 legend = ":green[:material/check_circle:] / :red[:material/cancel:] = within / outside the method's threshold."
 if qgroup is not None:
     legend += " :blue-badge[same] = truly the same picture as the query (ground truth), :gray-badge[other] = a different picture."

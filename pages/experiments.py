@@ -14,10 +14,15 @@ from core.article import ARTICLE_SCIPY_NUMPY, TABLE_CAPTIONS, article_table
 from core.charts import experiment_charts as C
 from core.methods import ARTICLE, METHODS, REGISTRY
 from core.transforms import TRANSFORMS
-from ui import session as S
+from ui import index_source
+from ui.caching import dataset_fingerprint, labels_key
+from ui.entry import ensure_app
+from ui.skipped import show_skipped
+from ui.sources import demo_dataset
+from ui.state import current_dataset, user_dataset, using_demo
 from ui.text import md_escape
 
-S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+ensure_app()  # deep links: run through app.py (sidebar, navigation)
 
 RESULTS = "_exp_results"  # session_state: {key tuple: result}
 SOURCES = {
@@ -61,15 +66,19 @@ def _progress_bar(label: str):
 
 def _dataset_for(source: str):
     if source == "current":
-        return S.current_dataset()
-    return S.demo_dataset(source)
+        return current_dataset()
+    return demo_dataset(source)
 
 
 def _dataset_picker(key: str, default: str):
     keys = list(SOURCES)
-    ds_cur = S.user_dataset()
+    ds_cur = user_dataset()
     labels = dict(SOURCES)
-    if ds_cur is None or not ds_cur.items:  # the visitor's source has no usable image: not offered (no fallback)
+    if index_source.is_index(ds_cur):
+        st.caption(":material/inventory_2: The sidebar's saved index is not offered here: these experiments time "
+                   "the *encoding* of every image with every method, and an index holds features, not timings. Run "
+                   "them on a demo set, or on the indexed folder opened as a folder (a labelled sample of it).")
+    if ds_cur is None or not ds_cur.items or index_source.is_index(ds_cur):  # no usable image, or no images at all
         keys.remove("current")
         default = default if default in keys else keys[0]
         if st.session_state.get(f"{key}::source") not in keys:
@@ -146,7 +155,7 @@ def speed_section(key: str, default_source: str, default_table: int) -> None:
         st.warning("This dataset has no ground-truth labels. Choose a labelling convention in the sidebar "
                    "(consecutive:K, folders or a CSV), or pick a demo set above.")
         return
-    rkey = ("speed", S.dataset_fingerprint(ds), S.labels_key(ds), _methods_key(names))
+    rkey = ("speed", dataset_fingerprint(ds), labels_key(ds), _methods_key(names))
     res = _store().get(rkey)
     if _run_button(key, res is not None, disabled=not names):
         cb, bar = _progress_bar(f"Encoding {len(ds.items)} images with {len(names)} methods")
@@ -164,7 +173,7 @@ def speed_section(key: str, default_source: str, default_table: int) -> None:
     article = article_table(table_no) if table_no else None
     st.markdown(f"**{res.images} images, {res.queries} queries** (first file of each group) · precision@3 = "
                 f"correct / (3 × {res.queries})")
-    S.show_skipped(ds)
+    show_skipped(ds)
     st.dataframe(_speed_table(res.table, article), hide_index=True, column_config=SPEED_COLCFG, width="stretch",
                  key=f"{key}::table_df")
     _download(res.table, f"experiment_{key}_speed.csv", key)
@@ -206,11 +215,11 @@ def _sweep_images(source: str, n: int):
     if source == "demo":
         imgs, names = _demo_sweep_images(n)
         return imgs, names, "demo", []
-    ds = S.user_dataset()
+    ds = user_dataset()
     if ds is None or not ds.items:  # the visitor's source has no usable image: no fallback to other photos
         return [], [], "none", list(getattr(ds, "skipped", []))
     imgs, names, skipped = E.sweep_images_from_dataset(ds, n)
-    return imgs, names, S.dataset_fingerprint(ds), skipped
+    return imgs, names, dataset_fingerprint(ds), skipped
 
 
 def sweep_section() -> None:
@@ -289,7 +298,7 @@ def scipy_section() -> None:
                                   key=f"{key}::calls")
     with c3:
         on = st.multiselect("Features", ["pixels", "cnn"], default=["pixels", "cnn"], key=f"{key}::on")
-    rkey = ("scipy", S.dataset_fingerprint(ds), int(n_calls), tuple(on))
+    rkey = ("scipy", dataset_fingerprint(ds), int(n_calls), tuple(on))
     res = _store().get(rkey)
     if _run_button(key, res is not None, disabled=not on or len(ds.items) < 2):
         cb, bar = _progress_bar(f"{int(n_calls)} calls × 2 implementations")
@@ -331,7 +340,7 @@ def scipy_section() -> None:
 tab1, tab2, tab3 = st.tabs(["1 · Speed and accuracy", "2 · Robustness to transformations", "3 · scipy vs numpy"])
 with tab1:
     st.subheader("Experiment 1 — speed and accuracy")
-    speed_section("exp1", "current" if (not S.using_demo() and getattr(S.user_dataset(), "has_labels", False)) else "consecutive", 1)
+    speed_section("exp1", "current" if (not using_demo() and getattr(user_dataset(), "has_labels", False)) else "consecutive", 1)
 with tab2:
     st.subheader("Experiment 2a — a multi-view set (4 re-shots per scene)")
     st.caption("Like the article's SFBench: every group is four photos of one scene from different viewpoints "

@@ -5,13 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from core.methods import ARTICLE, METHODS, REGISTRY
+from core.query import query_group, same_picture
 from core.search import search
 from ui import layout
-from ui import session as S
 from ui import widgets as W
+from ui.entry import ensure_app
+from ui.features import cached_features
+from ui.sources import demo_dataset, demo_query_bytes
+from ui.state import user_dataset, using_demo
 from ui.text import md_escape
 
-S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/photo_library: Duplicate Image Finder")
 st.markdown(
     "Find the **same picture** in a pile of images — even when it was resized, re-encoded as JPEG, cropped, "
@@ -19,8 +23,8 @@ st.markdown(
     "comparing images behave**: raw pixels (Euclidean, cosine), structure (SSIM), perceptual hashes and CNN "
     "features. Everything runs on the built-in demo photos; use the sidebar to try your own.")
 
-_mine = S.user_dataset()
-if not S.using_demo() and (_mine is None or not _mine.items):
+_mine = user_dataset()
+if not using_demo() and (_mine is None or not _mine.items):
     st.info("Your own images are not ready: " + ("nothing given yet" if _mine is None else "none of your files is a "
             "usable image (see the skipped list on any page)") + ". The example below uses the built-in demo "
             "photos, and says so.", icon=":material/info:")
@@ -30,16 +34,16 @@ EXAMPLE_METHOD = "ahash"  # fast: hashes 38 photos in ~0.1 s, so the page never 
 st.subheader("A ready example")
 m = METHODS.get(EXAMPLE_METHOD, REGISTRY[0])
 params = m.default_params()
-ds = S.demo_dataset("duplicates")
-feats = S.cached_features(ds, m, params)
-qname, qbytes = S.demo_query_bytes()
+ds = demo_dataset("duplicates")
+feats = cached_features(ds, m, params)
+qname, qbytes = demo_query_bytes()
 qrow, _, err = W.query_row({"kind": "demo", "name": qname, "data": qbytes}, feats)
 thr = m.threshold_spec(params).default
 if err:
     st.error(md_escape(err))
 else:
     res = search(qrow, feats, thr, top_k=5)
-    truth = {n: g == "coffee" for n, g in S.groups_by_name(ds).items()}
+    truth = same_picture(ds, query_group(ds, demo=True))  # the demo query's own group (core.demo)
     c1, c2 = st.columns([1, 4])
     with c1:
         st.image(W.bytes_thumb(qbytes, 260), width="stretch")

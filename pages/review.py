@@ -14,19 +14,26 @@ from core import keeper as K
 from core.collection import clean
 from core.collection import review as R
 from core.search import pair_indices
+from ui import index_source
 from ui import review_state as RS
-from ui import session as S
+from ui import threshold as T
 from ui import widgets as W
+from ui.caching import features_key, memo
+from ui.entry import ensure_app
+from ui.features import cached_features
+from ui.skipped import show_skipped
+from ui.sources import forget_folder
+from ui.state import K_SOURCE, current_dataset, current_method
 from ui.text import md_escape
 
-S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/fact_check: Review")
-ds = S.current_dataset()
-m, params = S.current_method()
+ds = current_dataset()
+m, params = current_method()
 st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** (change both in "
            "the sidebar). Check each group's keeper before anything moves.")
 
-thr = S.threshold_slider(m, params, key="review_thr")
+thr = T.slider(m, params, key="review_thr")
 c1, c2 = st.columns([1, 1])
 rule = c1.selectbox("Keep rule", K.RULES, key="review_rule",
                     format_func={"original": "The original (default)", "largest": "The largest",
@@ -37,11 +44,11 @@ strict = c2.toggle("Split chained groups strictly", key="review_strict",
 mode = "strict" if strict else "components"
 st.caption(":material/info: " + K.explain(rule))
 
-feats = S.cached_features(ds, m, params)
-fk = S.features_key(ds, m, params)
-i, j, _ = S.memo(fk + ("pairs", float(thr)), lambda: pair_indices(feats, thr))
-groups = S.memo(fk + ("review", float(thr), rule, mode),
-                lambda: R.review_groups(ds, feats, i, j, thr, rule=rule, mode=mode))
+feats = cached_features(ds, m, params)
+fk = features_key(ds, m, params)
+i, j, _ = memo(fk + ("pairs", float(thr)), lambda: pair_indices(feats, thr))
+groups = memo(fk + ("review", float(thr), rule, mode),
+              lambda: R.review_groups(ds, feats, i, j, thr, rule=rule, mode=mode))
 ctx = fk + (float(thr), rule, mode)
 ctx_id = hashlib.sha256(repr(ctx).encode()).hexdigest()[:10]
 keepers, not_dup = RS.keepers(ctx), RS.not_duplicates(ctx)
@@ -137,7 +144,7 @@ else:
 
 # ------------------------------------------------------------------------------------------- apply
 st.subheader("Apply")
-folder_source = S.local_mode() and st.session_state.get(S.K_SOURCE) == "Folder path" and ds.root is not None
+folder_source = config.local_mode() and st.session_state.get(K_SOURCE) == "Folder path" and ds.root is not None
 stem = f"review_{m.name}_{thr:g}"
 header = {"method": m.name, "params": params, "threshold": thr, "keep": rule, "groups": mode}
 
@@ -157,7 +164,7 @@ if last and last.get("log"):
                     st.session_state["_review_undo_error"] = str(e)
                     return
                 st.session_state[RS.K_LAST_CLEAN]["undone"] = True
-                S.forget_folder()
+                forget_folder()
 
             st.button("Undo", key="review_undo", icon=":material/undo:", on_click=_undo, args=(last["log"],))
             if st.session_state.get("_review_undo_error"):
@@ -178,8 +185,7 @@ if folder_source:
         why = "Type a folder to move the copies to."
     else:
         why = folder_access.refusal(target, config.allowed_roots())
-        real_t, real_r = folder_access.real_path(target), folder_access.real_path(root)
-        if not why and (os.path.commonpath([real_t, real_r]) in (real_t, real_r)):
+        if not why and clean.overlaps(target, root):
             why = "The folder must be outside the dataset (and must not contain it)."
     if why:
         st.warning(md_escape(why))
@@ -187,14 +193,14 @@ if folder_source:
     def _apply() -> None:
         out = clean.apply(ds, plan, target, header)
         RS.remember_clean(out.log, len(out.moved), out.not_moved)
-        S.forget_folder()
+        forget_folder()
 
     st.button(f"Move {n_move} file(s) to that folder", key="review_apply", type="primary", on_click=_apply,
               disabled=bool(why) or n_move == 0, icon=":material/drive_file_move:",
               help="Nothing is deleted or overwritten; an undo log is written into that folder.")
 else:
     st.caption("Moving files needs the app on your own computer (`bash scripts/run.sh`) and a folder source. Here, "
-               "download the plan and the cleaned set:" if not S.local_mode() else
+               "download the plan and the cleaned set:" if not config.local_mode() else
                "Moving files needs a folder source (sidebar: Folder path). Here, download the plan and the cleaned "
                "set:")
 d1, d2, d3 = st.columns(3)
@@ -203,7 +209,11 @@ d1.download_button("Plan (CSV)", data=lambda: R.plan_csv(plan), file_name=f"{ste
 d2.download_button("Plan (JSON)", data=lambda: R.plan_json(plan, **header), file_name=f"{stem}.json",
                    mime="application/json", on_click="ignore", key="review_dl_json", icon=":material/download:",
                    width="stretch")
-d3.download_button(f"Cleaned set (.zip, {len(ds.items) - n_move} images)", data=lambda: R.kept_zip(ds, plan),
-                   file_name=f"cleaned_{m.name}_{thr:g}.zip", mime="application/zip", on_click="ignore",
-                   key="review_dl_zip", icon=":material/folder_zip:", width="stretch")
-S.show_skipped(ds, feats)
+if index_source.is_index(ds):  # a zip of a whole indexed collection would be built in memory: not offered
+    d3.caption(f"The cleaned set ({len(ds.items) - n_move:,} images) is not zipped from a saved index: apply the "
+               "plan with `python -m core clean FOLDER --method NAME --move-to DIR` (with undo).")
+else:
+    d3.download_button(f"Cleaned set (.zip, {len(ds.items) - n_move} images)", data=lambda: R.kept_zip(ds, plan),
+                       file_name=f"cleaned_{m.name}_{thr:g}.zip", mime="application/zip", on_click="ignore",
+                       key="review_dl_zip", icon=":material/folder_zip:", width="stretch")
+show_skipped(ds, feats)

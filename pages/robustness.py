@@ -18,11 +18,13 @@ from core.charts import experiment_charts as C
 from core.demo import DISTRACTOR_SOURCES, GROUP_SOURCES, sources_path
 from core.methods import ARTICLE, METHODS, REGISTRY
 from ui import robustness_invariance
-from ui import session as S
 from ui import widgets as W
+from ui.entry import ensure_app
+from ui.state import current_method
+from ui.threshold import current as current_threshold
 from ui.text import md_escape
 
-S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+ensure_app()  # deep links: run through app.py (sidebar, navigation)
 
 K_IMG = "lab::image"  # session_state: (label, bytes)
 DEMO_PHOTOS = tuple(GROUP_SOURCES) + tuple(DISTRACTOR_SOURCES)
@@ -116,7 +118,7 @@ if not names:
     st.info("Pick at least one method.")
     st.stop()
 methods = [METHODS[n] for n in names]
-thresholds = {m.name: float(S.current_threshold(m, m.default_params())) for m in methods}
+thresholds = {m.name: float(current_threshold(m, m.default_params())) for m in methods}
 
 # ------------------------------------------------------------------------------------------------ images + scores
 copy = T.apply(original, tname, strength)
@@ -158,6 +160,6 @@ st.caption("The curve is computed once per image and edit (" + f"{curve['strengt
            "against itself, 0 = at the method's threshold, below 0 = not detected.")
 
 # ------------------------------------------------------------------------------------------------ invariance
-side_m, side_params = S.current_method()
+side_m, side_params = current_method()
 robustness_invariance.render(digest, tname, strength, side_m, side_params,
-                             float(S.current_threshold(side_m, side_params)), original)
+                             float(current_threshold(side_m, side_params)), original)

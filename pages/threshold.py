@@ -8,32 +8,37 @@ import numpy as np
 
 import streamlit as st
 
+from core import sampling as SM
 from core.charts import nearest_neighbour_histogram, pair_score_histogram, prf_curve
 from core.evaluation import labelled_pair_scores, suggest_threshold, threshold_sweep
 from core.search import nearest_neighbours
 from ui import review
-from ui import session as S
 from ui import threshold as T
 from ui import widgets as W
+from ui.caching import features_key, labels_key, memo
+from ui.entry import ensure_app
+from ui.features import cached_features
+from ui.skipped import show_skipped
+from ui.state import current_dataset, current_method, require_features
 from ui.text import md_escape
 
-S.ensure_app()  # deep links: run through app.py (sidebar, navigation)
+ensure_app()  # deep links: run through app.py (sidebar, navigation)
 st.title(":material/tune: Threshold explorer")
-ds = S.current_dataset()
-m, params = S.current_method()
+ds = current_dataset()
+m, params = current_method()
 st.caption(f"Dataset: **{md_escape(ds.name)}** ({len(ds.items)} images) · method: **{m.label}** — {m.unit}, "
            f"{'higher' if m.higher_is_closer else 'lower'} = closer. The threshold you set here is used by every "
            "page.")
 
-feats = S.cached_features(ds, m, params)
-S.require_features(ds, feats)
-fk = S.features_key(ds, m, params)
+feats = cached_features(ds, m, params)
+require_features(ds, feats)
+fk = features_key(ds, m, params)
 spec = m.threshold_spec(params)
-thr = S.threshold_slider(m, params, key="thr_thr")
+thr = T.slider(m, params, key="thr_thr")
 
 
 def _use(value: float) -> None:
-    S.set_threshold(m, params, value)
+    T.set_value(m, params, value)
     st.session_state["_thr_applied"] = value
 
 
@@ -62,11 +67,18 @@ def _fmt(x) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
 
+BIG = len(feats) > SM.ALL_PAIRS_CAP  # all pairs of the set would be too many to score: a sample, said so
 if ds.has_labels:
-    gbn = S.groups_by_name(ds)
-    lk = S.labels_key(ds)
-    sweep = S.memo(fk + ("sweep", lk, "slider-grid"), lambda: threshold_sweep(feats, gbn, grid=T.grid(m, params)))
-    pairs = S.memo(fk + ("pairs", lk), lambda: labelled_pair_scores(feats, gbn))
+    gbn = ds.groups_by_name()
+    lk = labels_key(ds)
+    fs = memo(fk + ("label-sample", lk, SM.ALL_PAIRS_CAP),
+                lambda: SM.subset(feats, SM.group_rows(feats.names, gbn, SM.ALL_PAIRS_CAP))) if BIG else feats
+    if BIG:
+        st.caption(f":material/science: Measured on a sample: {len(fs):,} of the {len(feats):,} images (whole labelled "
+                   f"groups drawn at random), all {len(fs) * (len(fs) - 1) // 2:,} of their pairs. All pairs of the "
+                   f"set would be {len(feats) * (len(feats) - 1) // 2:,}.")
+    sweep = memo(fk + ("sweep", lk, "slider-grid", len(fs)), lambda: threshold_sweep(fs, gbn, grid=T.grid(m, params)))
+    pairs = memo(fk + ("pairs", lk, len(fs)), lambda: labelled_pair_scores(fs, gbn))
     best = suggest_threshold(sweep)
     # metrics at the current threshold: the sweep row at or just inside it
     at = sweep.iloc[(sweep["threshold"] - float(thr)).abs().argsort().iloc[0]]
@@ -89,7 +101,7 @@ if ds.has_labels:
     else:
         c[4].metric("Suggested", "–", help="no threshold finds any true duplicate pair")
     if st.session_state.pop("_thr_applied", None) is not None:
-        st.success(f"Threshold {T.fmt(m, params, S.current_threshold(m, params))} applied to Search, Duplicates and "
+        st.success(f"Threshold {T.fmt(m, params, T.current(m, params))} applied to Search, Duplicates and "
                    "Compare.")
 
     n_dup = int(pairs["duplicate"].sum())
@@ -106,15 +118,19 @@ else:
             "image's score to its nearest other image — duplicates sit at the close end, unique images far away. "
             "To get precision/recall, choose a labelling convention in the sidebar (folders, CSV or "
             "consecutive:K).")
-    nn = S.memo(fk + ("nn",), lambda: nearest_neighbours(feats))
+    nn = memo(fk + ("nn", BIG), lambda: SM.sampled_nearest_neighbours(feats) if BIG else nearest_neighbours(feats))
     n_match = int(m.is_match(nn["score"].to_numpy(), thr).sum()) if len(nn) else 0
     c = st.columns(3)
     c[0].metric("Current threshold", T.fmt(m, params, thr), help=f"default {T.fmt(m, params, spec.default)}")
-    c[1].metric("Images with a match", f"{n_match} / {len(nn)}")
+    c[1].metric("Images with a match" + (" (sample)" if BIG else ""), f"{n_match} / {len(nn)}")
     c[2].metric("Default", T.fmt(m, params, spec.default))
     st.plotly_chart(nearest_neighbour_histogram(nn, m, thr, params), key="thr_nn", config={"displaylogo": False})
+    if BIG:
+        st.caption(f":material/science: A random sample of {len(nn):,} of the {len(feats):,} images, each with its "
+                   f"nearest neighbour searched among all {len(feats):,} (exactly). The Duplicates page counts every "
+                   "image.")
     with st.expander("Nearest neighbours as a table"):
         W.paged_table(nn.sort_values("score", ascending=not m.higher_is_closer), key="thr_nn_table",
                       hide_index=True, width="stretch")
 review.render(ds, feats, m, params, thr, fk)
-S.show_skipped(ds, feats)
+show_skipped(ds, feats)

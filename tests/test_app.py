@@ -7,48 +7,20 @@ the two CNN methods.
 from __future__ import annotations
 
 import io
-import os
 import re
 import zipfile
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.methods import ARTICLE, REGISTRY, get
 
+from helpers import open_app, shown, texts
 from photos import jpeg_bytes, near_copy, photo
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
-TIMEOUT = 120
+pytestmark = pytest.mark.usefixtures("hosted_mode")  # tests/conftest.py
+
 AHASH = get("ahash")
 KEY = AHASH.params_key(AHASH.default_params())
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    """Features, demo sets and ONNX exports go to a per-module temporary folder, never the user's cache."""
-    if "DUPFINDER_CACHE_DIR" not in os.environ:
-        monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    for var in ("DUPFINDER_LOCAL", "DUPFINDER_ALLOW_FOLDER"):  # hosted mode, the default of `streamlit run`
-        monkeypatch.delenv(var, raising=False)
-
-
-def _shown(markdown: str) -> str:
-    """Markdown text as displayed: file names are backslash-escaped on the page (ui.text.md_escape)."""
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
-
-
-def _app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _texts(at) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
 
 
 def _heading(at) -> str:
@@ -61,8 +33,8 @@ def _n_matches(at) -> int:
 
 # ------------------------------------------------------------------------------------------- home
 def test_home_shows_ready_example_and_every_method():
-    at = _app()
-    text = _texts(at)
+    at = open_app()
+    text = texts(at)
     assert "#1" in text and "bits" in text  # the demo query ranked with the average hash
     for m in REGISTRY:
         assert any(m.label in md.value for md in at.markdown), m.name
@@ -71,17 +43,17 @@ def test_home_shows_ready_example_and_every_method():
 
 
 def test_home_method_choice_persists_across_pages():
-    at = _app()
+    at = open_app()
     at.sidebar.selectbox(key="method").set_value("euclidean").run()
     at.switch_page("pages/search.py").run()
     assert not at.exception
-    assert "Euclidean" in _texts(at)
+    assert "Euclidean" in texts(at)
     assert at.sidebar.selectbox(key="method").value == "euclidean"
 
 
 # ------------------------------------------------------------------------------------------- search
 def test_search_slider_changes_number_of_matches():
-    at = _app("pages/search.py")
+    at = open_app("pages/search.py")
     slider = at.slider(key=f"search_thr::{KEY}")
     assert slider.value == AHASH.threshold_spec().default
     assert "default" in slider.label
@@ -97,11 +69,11 @@ def test_search_slider_changes_number_of_matches():
 
 
 def test_search_pick_thumbnail_changes_query_and_excludes_it():
-    at = _app("pages/search.py")
+    at = open_app("pages/search.py")
     name = "images/08_chelsea.jpg"
     at.button(key=f"search_pick::{name}").click().run()
     assert not at.exception
-    caps = [_shown(c.value) for c in at.caption]
+    caps = [shown(c.value) for c in at.caption]
     assert any("08_chelsea.jpg" in c and "picked from the dataset" in c for c in caps)
     ranked = [c for c in caps if c.startswith(("08_", "09_", "10_", "11_"))]
     assert ranked and not any(c.startswith("08_chelsea.jpg") for c in ranked)  # query excluded from its own ranking
@@ -109,14 +81,14 @@ def test_search_pick_thumbnail_changes_query_and_excludes_it():
 
 
 def test_search_uploaded_query():
-    at = _app("pages/search.py")
+    at = open_app("pages/search.py")
     at.file_uploader(key="search::upload").set_value([("cat.jpg", jpeg_bytes(photo("cat")), "image/jpeg")]).run()
     assert not at.exception
-    assert any("cat.jpg" in _shown(c.value) and "uploaded" in c.value for c in at.caption)
+    assert any("cat.jpg" in shown(c.value) and "uploaded" in c.value for c in at.caption)
 
 
 def test_search_unreadable_query_is_an_error_not_a_crash():
-    at = _app("pages/search.py")
+    at = open_app("pages/search.py")
     at.file_uploader(key="search::upload").set_value([("bad.jpg", b"not an image", "image/jpeg")]).run()
     assert not at.exception
     assert any("cannot be read" in e.value for e in at.error)
@@ -137,13 +109,13 @@ def _zip() -> bytes:
 
 
 def test_sidebar_zip_upload_with_folder_labels():
-    at = _app("pages/duplicates.py")
+    at = open_app("pages/duplicates.py")
     at.sidebar.radio(key="ds_source").set_value("Upload images").run()
     at.sidebar.file_uploader(key="ds_upload").set_value([("set.zip", _zip(), "application/zip")]).run()
     assert not at.exception, at.exception
     side = "\n".join(c.value for c in at.sidebar.caption)
     assert "**4** images" in side and "2 labelled groups" in side  # auto labels: the zip's folders
-    text = _texts(at) + "\n".join(e.label for e in at.expander)
+    text = texts(at) + "\n".join(e.label for e in at.expander)
     assert "**4** images used + **2** skipped = **6** files given" in text
     assert at.metric[0].value == "4"
     assert at.metric[2].value == "2"  # two groups: the cats and the coffees
@@ -154,7 +126,7 @@ def test_sidebar_zip_upload_with_folder_labels():
 
 
 def test_sidebar_unlabelled_upload_gives_nearest_neighbour_histogram():
-    at = _app("pages/threshold.py")
+    at = open_app("pages/threshold.py")
     at.sidebar.radio(key="ds_source").set_value("Upload images").run()
     files = [("a.jpg", jpeg_bytes(photo("cat")), "image/jpeg"), ("b.jpg", jpeg_bytes(near_copy(photo("cat"))),
                                                                   "image/jpeg"),
@@ -167,16 +139,16 @@ def test_sidebar_unlabelled_upload_gives_nearest_neighbour_histogram():
 
 
 def test_folder_source_hidden_unless_local(monkeypatch):
-    at = _app()
+    at = open_app()
     assert "Folder path" not in at.sidebar.radio(key="ds_source").options
     monkeypatch.setenv("DUPFINDER_LOCAL", "1")  # the operator's switch (scripts/run.sh sets it)
-    at = _app()
+    at = open_app()
     assert "Folder path" in at.sidebar.radio(key="ds_source").options
 
 
 # ------------------------------------------------------------------------------------------- duplicates
 def test_duplicates_slider_changes_groups_and_downloads():
-    at = _app("pages/duplicates.py")
+    at = open_app("pages/duplicates.py")
     labels = [m.label for m in at.metric]
     assert labels == ["Images", "Duplicate pairs", "Groups", "Removable copies"]
     groups_default = int(at.metric[2].value)
@@ -192,9 +164,9 @@ def test_duplicates_slider_changes_groups_and_downloads():
 # ------------------------------------------------------------------------------------------- compare
 def test_compare_all_article_methods_then_subset():
     """The one CNN AppTest: the default selection is the article's six methods, CNN included."""
-    at = _app("pages/compare.py")
+    at = open_app("pages/compare.py")
     assert at.multiselect(key="cmp_methods").value == list(ARTICLE)
-    text = _texts(at)
+    text = texts(at)
     for n in ARTICLE:
         assert get(n).label in text, n
     rows_before = len(at.dataframe[0].value)
@@ -208,7 +180,7 @@ def test_compare_all_article_methods_then_subset():
 
 # ------------------------------------------------------------------------------------------- threshold explorer
 def test_threshold_use_suggested_applies_everywhere():
-    at = _app("pages/threshold.py")
+    at = open_app("pages/threshold.py")
     assert len(at.get("plotly_chart")) == 2  # pair-score histograms + precision/recall/F1
     suggested = float(next(m for m in at.metric if m.label == "Suggested (best F1)").value)
     at.button(key="use_suggested").click().run()

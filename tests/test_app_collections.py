@@ -28,19 +28,14 @@ from tests.test_collection import jpeg, smooth
 from tests.test_compare_clean import chain_images
 from ui.text import md_escape
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+from helpers import open_app, texts
+
 TIMEOUT = 300
 AHASH = get("ahash")
 KEY = AHASH.params_key(AHASH.default_params())
 THR = 10  # ahash bits: chain steps are 8 bits, its ends 16; re-encoded copies of smooth() <= 1, distinct >= 17
 
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    if "DUPFINDER_CACHE_DIR" not in os.environ:
-        monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    for var in ("DUPFINDER_LOCAL", "DUPFINDER_ALLOW_FOLDER", "DUPFINDER_ALLOWED_ROOTS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("hosted_mode")  # tests/conftest.py
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
@@ -68,18 +63,9 @@ def photos(tmp_path):
     return d
 
 
-def _app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def _folder_app(folder: Path, monkeypatch, page: str = "pages/review.py") -> AppTest:
     monkeypatch.setenv("DUPFINDER_LOCAL", "1")
-    at = _app()
+    at = open_app(timeout=TIMEOUT)
     at.sidebar.radio(key="ds_source").set_value("Folder path").run()
     at.sidebar.text_input(key="ds_folder").input(str(folder)).run()
     at.switch_page(page).run()
@@ -90,10 +76,6 @@ def _folder_app(folder: Path, monkeypatch, page: str = "pages/review.py") -> App
 
 def _metric(at, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
-
-
-def _texts(at) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [w.value for w in at.warning])
 
 
 def _expected_groups(dataset: D.Dataset, thr: float, mode: str = "components"):
@@ -121,13 +103,13 @@ def _nd_box(at, gid: str):
 
 # ------------------------------------------------------------------------------------------- review, hosted
 def test_review_shows_each_keeper_with_its_reason_and_offers_downloads_when_hosted():
-    at = _app("pages/review.py")
+    at = open_app("pages/review.py", timeout=TIMEOUT)
     thr = at.slider(key=f"review_thr::{KEY}").value
     ds = D.apply_labels(D.load(demo.demo_dataset_path(), labels=None), "csv")  # the set the app opens on
     want = _expected_groups(ds, thr)
     assert want, "the demo set has duplicate groups at the default threshold"
     assert _metric(at, "Groups") == str(len(want))
-    text = _texts(at)
+    text = texts(at, warnings=True)
     for g in want[:10]:  # the first page
         assert _keep_box(at, g.gid).value == g.keeper
         assert f"Suggested by the rule: {md_escape(g.reason)}." in text
@@ -140,7 +122,7 @@ def test_review_shows_each_keeper_with_its_reason_and_offers_downloads_when_host
 
 
 def test_review_change_keeper_and_not_a_duplicate_change_the_plan():
-    at = _app("pages/review.py")
+    at = open_app("pages/review.py", timeout=TIMEOUT)
     gid = next(s.key.split("::", 2)[2] for s in at.selectbox if s.key and s.key.startswith("rv_keep::"))
     box = _keep_box(at, gid)
     suggested, other = box.value, next(o for o in box.options if o != box.value)
@@ -148,7 +130,7 @@ def test_review_change_keeper_and_not_a_duplicate_change_the_plan():
     box.set_value(other).run()
     assert not at.exception, at.exception
     assert _keep_box(at, gid).value == other
-    assert "Chosen by you" in _texts(at)
+    assert "Chosen by you" in texts(at, warnings=True)
     dec = at.session_state["_review_decisions"]
     assert dec["keepers"] == {gid: other}
     assert int(_metric(at, "Files to move")) == moves_before  # same group, another keeper: as many moves
@@ -227,7 +209,7 @@ def test_dataset_map_plots_every_image_coloured_by_group_and_opens_matches(monke
     calls = []
     real = L.layout
     monkeypatch.setattr(L, "layout", lambda X, *a, **k: calls.append(len(X)) or real(X, *a, **k))
-    at = _app("pages/dataset_map.py")
+    at = open_app("pages/dataset_map.py", timeout=TIMEOUT)
     spec = at.get("plotly_chart")[0].proto.spec
     import json
 
@@ -256,7 +238,7 @@ def test_dataset_map_plots_every_image_coloured_by_group_and_opens_matches(monke
 
 # ------------------------------------------------------------------------------------------- two sets
 def test_two_sets_duplicates_shows_cross_pairs_and_the_leaked_share_of_b():
-    at = _app()
+    at = open_app(timeout=TIMEOUT)
     at.sidebar.toggle(key="two_on").set_value(True).run()
     assert at.sidebar.radio(key="two_use").value == "leakage"
     at.switch_page("pages/duplicates.py").run()
@@ -279,7 +261,7 @@ def test_two_sets_duplicates_shows_cross_pairs_and_the_leaked_share_of_b():
 
 
 def test_two_sets_search_ranks_b_against_a_query_from_a():
-    at = _app()
+    at = open_app(timeout=TIMEOUT)
     at.sidebar.toggle(key="two_on").set_value(True).run()
     at.switch_page("pages/search.py").run()
     assert not at.exception, at.exception

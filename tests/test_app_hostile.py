@@ -26,6 +26,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import corpus as C
+import helpers as H
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -53,7 +54,10 @@ def _upload(files: list[tuple[str, bytes, str]], page: str | None = None) -> App
 
 
 def _accounting(at) -> tuple[int, int, int, dict[str, str]]:
-    """(used, skipped, given, {file: reason}) from the page's show_skipped expander and table."""
+    """(used, skipped, given, {file: reason}) from the page's show_skipped expander and table (opened: its table is
+    only built while it is open)."""
+    at.session_state["skipped_open"] = True
+    at.run()
     labels = [e.label for e in at.expander] + [c.value for c in at.caption]
     found = [ACCOUNT_RE.search(s) for s in labels]
     found = [m for m in found if m]
@@ -210,7 +214,7 @@ def _names_on_page(at) -> str:
     """The page's Markdown texts as displayed: names are shown backslash-escaped (ui.text.md_escape)."""
     text = "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption]
                      + [str(getattr(b, "label", "")) for b in at.button])
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
+    return H.shown(text)
 
 
 def test_two_sessions_do_not_see_each_other():

@@ -1,29 +1,18 @@
 """AppTest of the sidebar's matching options (ui/matching.py) and the pair inspector (ui/pair_inspector.py)."""
 from __future__ import annotations
 
-import os
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.invariance import invariant
 from core.methods import get
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+from helpers import APP, texts
+
 TIMEOUT = 180
 AHASH = get("ahash")
 
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    if "DUPFINDER_CACHE_DIR" not in os.environ:
-        monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    for var in ("DUPFINDER_LOCAL", "DUPFINDER_ALLOW_FOLDER"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def _texts(at) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+pytestmark = pytest.mark.usefixtures("hosted_mode")  # tests/conftest.py
 
 
 def test_dihedral_choice_runs_search_and_duplicates_and_lands_in_the_url():
@@ -39,8 +28,8 @@ def test_dihedral_choice_runs_search_and_duplicates_and_lands_in_the_url():
     assert key != AHASH.params_key(AHASH.default_params())  # features of the wrapped method never collide
     at.switch_page("pages/search.py").run()
     assert not at.exception, at.exception
-    assert "[dihedral]" in _texts(at)  # the method label shows the mode
-    assert "of the top" in _texts(at)
+    assert "[dihedral]" in texts(at)  # the method label shows the mode
+    assert "of the top" in texts(at)
     at.switch_page("pages/duplicates.py").run()
     assert not at.exception, at.exception
     assert [m.label for m in at.metric][:2] == ["Images", "Duplicate pairs"]
@@ -63,6 +52,7 @@ def _search(verify: bool = False) -> AppTest:
     at.run()
     if verify:
         at.sidebar.toggle(key="match_verify").set_value(True).run()
+    at.session_state["search_table_open"] = True  # "Results as a table" is built while it is open
     at.switch_page("pages/search.py").run()
     assert not at.exception, at.exception
     return at
@@ -72,7 +62,7 @@ def test_search_verification_adds_inliers_and_badges():
     off = _search()
     assert not any("inliers" in m.value for m in off.markdown)  # off by default
     at = _search(verify=True)
-    text = _texts(at)
+    text = texts(at)
     assert "Verified with local features" in text
     badges = [m.value for m in at.markdown if "inliers]" in m.value]
     assert badges, text

@@ -1,18 +1,10 @@
 """A link may name the method (``?method=NAME``): registry names are taken, anything else is ignored."""
 from __future__ import annotations
 
-import os
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    if "DUPFINDER_CACHE_DIR" not in os.environ:
-        monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+from helpers import APP
 
 
 @pytest.mark.parametrize("given, shown", [("dhash", "dhash"), ("../../etc/passwd", "ahash"), ("", "ahash"),

@@ -3,41 +3,20 @@ fallback to the demo photos), the threshold's single source of truth, uploads ke
 is also in the set left out of its own ranking."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from helpers import APP, open_app, shown
 from photos import jpeg_bytes, near_copy, photo
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
 TIMEOUT = 120
 PAGES = ["pages/home.py", "pages/search.py", "pages/duplicates.py", "pages/compare.py", "pages/threshold.py",
          "pages/experiments.py", "pages/robustness.py"]
 DEMO_NAME = "astronaut"  # a name in the demo set's files: must never show under the visitor's own source
 
-
-def _shown(markdown: str) -> str:
-    """Markdown text as displayed: visitor text is backslash-escaped on the page (ui.text.md_escape)."""
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    if "DUPFINDER_CACHE_DIR" not in os.environ:
-        monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    for var in ("DUPFINDER_LOCAL", "DUPFINDER_ALLOW_FOLDER"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def _app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+pytestmark = pytest.mark.usefixtures("hosted_mode")  # tests/conftest.py
 
 
 def _all_text(at) -> str:
@@ -61,7 +40,7 @@ def _photos():
 # ------------------------------------------------------------------------------------------- empty state
 @pytest.mark.parametrize("page", PAGES[1:5])
 def test_text_only_upload_shows_empty_state_with_reason_on_every_page(page):
-    at = _app()
+    at = open_app()
     _upload(at, [("notes.txt", b"shopping list: milk, eggs\n", "text/plain")])
     at.switch_page(page).run()
     assert not at.exception, at.exception
@@ -76,14 +55,14 @@ def test_text_only_upload_shows_empty_state_with_reason_on_every_page(page):
 
 @pytest.mark.parametrize("page", ["pages/home.py", "pages/experiments.py", "pages/robustness.py"])
 def test_text_only_upload_does_not_crash_the_other_pages(page):
-    at = _app()
+    at = open_app()
     _upload(at, [("notes.txt", b"hello", "text/plain")])
     at.switch_page(page).run()
     assert not at.exception, at.exception
 
 
 def test_upload_source_with_nothing_uploaded_shows_no_demo_results():
-    at = _app()
+    at = open_app()
     at.sidebar.radio(key="ds_source").set_value("Upload images").run()
     for page in PAGES[1:5]:
         at.switch_page(page).run()
@@ -93,7 +72,7 @@ def test_upload_source_with_nothing_uploaded_shows_no_demo_results():
 
 
 def test_refused_zip_shows_the_error_on_every_rerun():
-    at = _app("pages/search.py")
+    at = open_app("pages/search.py")
     _upload(at, [("photos.zip", b"this is not a zip", "application/zip")])
     assert not at.exception
     assert any("Upload refused" in e.value for e in at.error)
@@ -104,7 +83,7 @@ def test_refused_zip_shows_the_error_on_every_rerun():
 
 def test_bad_folder_path_shows_error_and_no_results(monkeypatch, tmp_path):
     monkeypatch.setenv("DUPFINDER_LOCAL", "1")
-    at = _app("pages/duplicates.py")
+    at = open_app("pages/duplicates.py")
     at.sidebar.radio(key="ds_source").set_value("Folder path").run()
     at.sidebar.text_input(key="ds_folder").set_value(str(tmp_path / "missing")).run()
     assert not at.exception
@@ -118,7 +97,7 @@ def test_bad_folder_path_shows_error_and_no_results(monkeypatch, tmp_path):
 
 
 def test_valid_upload_after_text_upload_gives_results_and_consistent_threshold():
-    at = _app("pages/search.py")
+    at = open_app("pages/search.py")
     _upload(at, [("notes.txt", b"hello", "text/plain")])
     at.sidebar.file_uploader(key="ds_upload").set_value(_photos()).run()
     assert not at.exception, at.exception
@@ -130,7 +109,7 @@ def test_valid_upload_after_text_upload_gives_results_and_consistent_threshold()
 
 # ------------------------------------------------------------------------------------------- threshold
 def test_use_suggested_threshold_is_on_the_slider_grid_and_shown_identically():
-    at = _app()
+    at = open_app()
     at.sidebar.selectbox(key="method").set_value("cosine").run()
     at.switch_page("pages/threshold.py").run()
     assert not at.exception, at.exception
@@ -149,7 +128,7 @@ def test_use_suggested_threshold_is_on_the_slider_grid_and_shown_identically():
 
 # ------------------------------------------------------------------------------------------- uploads survive
 def test_upload_demo_upload_restores_the_uploads():
-    at = _app("pages/duplicates.py")
+    at = open_app("pages/duplicates.py")
     _upload(at, _photos())
     assert at.metric[0].value == "3"
     at.sidebar.radio(key="ds_source").set_value("Demo data").run()
@@ -161,9 +140,10 @@ def test_upload_demo_upload_restores_the_uploads():
 
 # ------------------------------------------------------------------------------------------- the query itself
 def test_uploaded_query_that_is_in_the_set_is_left_out_of_its_ranking():
-    at = _app("pages/search.py")
+    at = open_app("pages/search.py")
     files = _photos() + [("a_twin.jpg", _photos()[0][1], "image/jpeg")]  # a byte-identical twin: a duplicate
     _upload(at, files)
+    at.session_state["search_table_open"] = True  # "Results as a table" is built while it is open
     at.file_uploader(key="search::upload").set_value([files[0]]).run()  # a.jpg, the same bytes, as the query
     assert not at.exception, at.exception
     table = next(d.value for d in at.dataframe if "file" in d.value.columns)
@@ -174,25 +154,27 @@ def test_uploaded_query_that_is_in_the_set_is_left_out_of_its_ranking():
 
 
 def test_reuploading_the_same_query_after_use_as_query_makes_it_the_query_again():
-    at = _app("pages/search.py")
+    at = open_app("pages/search.py")
     cat = ("cat.jpg", jpeg_bytes(photo("cat")), "image/jpeg")
+    at.session_state["search_table_open"] = True
     at.file_uploader(key="search::upload").set_value([cat]).run()
-    assert any("cat.jpg" in _shown(c.value) and "uploaded" in c.value for c in at.caption)
+    assert any("cat.jpg" in shown(c.value) and "uploaded" in c.value for c in at.caption)
     first = at.dataframe[0].value["file"].iloc[0]
     at.button(key=f"search_res::pick::{first}").click().run()  # "Use as query" on the first result
     assert any("picked from the dataset" in c.value for c in at.caption)
     at.file_uploader(key="search::upload").set_value([]).run()
     at.file_uploader(key="search::upload").set_value([cat]).run()  # the same file again
     assert not at.exception, at.exception
-    assert any("cat.jpg" in _shown(c.value) and "uploaded" in c.value for c in at.caption)
+    assert any("cat.jpg" in shown(c.value) and "uploaded" in c.value for c in at.caption)
 
 
 # ------------------------------------------------------------------------------------------- the view in the URL
 def test_view_goes_into_the_url_and_a_fresh_session_restores_it():
-    at = _app()
+    at = open_app()
     at.sidebar.selectbox(key="method").set_value("phash").run()
     at.switch_page("pages/search.py").run()
     key = next(s.key for s in at.slider if s.key.startswith("search_thr::"))
+    at.session_state["search_table_open"] = True
     at.slider(key=key).set_value(20).run()
     name = at.dataframe[0].value["file"].iloc[1]
     at.button(key=f"search_res::pick::{name}").click().run()
@@ -207,7 +189,7 @@ def test_view_goes_into_the_url_and_a_fresh_session_restores_it():
     assert not fresh.exception, fresh.exception
     assert fresh.sidebar.selectbox(key="method").value == "phash"
     assert fresh.slider(key=key).value == 20
-    assert any(name.rsplit("/", 1)[-1][:20] in _shown(c.value) and "picked from the dataset" in c.value
+    assert any(name.rsplit("/", 1)[-1][:20] in shown(c.value) and "picked from the dataset" in c.value
                for c in fresh.caption)
 
 
@@ -230,12 +212,14 @@ def test_hostile_url_values_are_dropped(bad):
 
 # ------------------------------------------------------------------------------------------- copy as CLI command
 def test_cli_command_reproduces_the_view_without_server_paths_in_hosted_mode():
-    at = _app("pages/search.py")
+    at = open_app("pages/search.py")
     key = next(s.key for s in at.slider if s.key.startswith("search_thr::"))
+    at.session_state["cli_open::search"] = True  # the command is built while its expander is open
     at.slider(key=key).set_value(20).run()
     code = next(c.value for c in at.code if "python -m core" in c.value)
     assert code.startswith("python -m core search QUERY.jpg DEMO_PHOTOS_FOLDER --method ahash --threshold 20")
     assert "/" not in code  # no server path for a hosted visitor
+    at.session_state["cli_open::duplicates"] = True
     at.switch_page("pages/duplicates.py").run()
     code = next(c.value for c in at.code if "python -m core" in c.value)
     assert code == "python -m core duplicates DEMO_PHOTOS_FOLDER --method ahash --threshold 20"
@@ -248,7 +232,7 @@ def test_intent_sets_method_and_threshold_and_a_manual_method_clears_it(key):
     from core.recommend import PRESETS
 
     p = PRESETS[key]
-    at = _app("pages/duplicates.py" if key != "reshot" else "pages/home.py")
+    at = open_app("pages/duplicates.py" if key != "reshot" else "pages/home.py")
     at.sidebar.radio(key="intent").set_value(key).run()
     assert not at.exception, at.exception
     assert at.sidebar.selectbox(key="method").value == p.method
@@ -276,7 +260,7 @@ def test_presets_are_valid_settings():
 
 # ------------------------------------------------------------------------------------------- borderline review
 def test_threshold_explorer_borderline_review_and_verdict_threshold():
-    at = _app("pages/threshold.py")
+    at = open_app("pages/threshold.py")
     assert any("Borderline pairs" in h.value for h in at.subheader)
     assert any("False positives" in m.value for m in at.markdown)
     at.button(key="rv_in_0::diff").click().run()  # the closest match is, says the person, different

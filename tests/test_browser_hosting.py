@@ -125,7 +125,7 @@ def test_run_sh_is_local_mode_on_loopback_only(tmp_path):
                 page.goto(f"http://localhost:{port}/")
                 B.wait_idle(page)
                 options, _, _ = _sidebar_state(page)
-                assert options == ["Demo data", "Upload images", "Folder path"], options
+                assert options == ["Demo data", "Upload images", "Folder path", "Saved index"], options
                 B.choose_radio(page, "Folder path")
                 box = page.locator(f'{SIDEBAR} input[placeholder="/path/to/photos"]')
                 box.fill(str(folder))

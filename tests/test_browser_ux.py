@@ -144,6 +144,23 @@ def test_reload_keeps_the_view_and_reupload_of_the_same_query_works(app, page):
              expect=re.escape(f"{q.name} — uploaded"))
 
 
+def test_duplicates_builds_folded_content_only_when_opened(app, page):
+    """Issue 11, item 5: a collapsed expander costs the browser nothing (no plotly, highlighter or data grid script);
+    opening it shows its content."""
+    _open(page, app.url + "/duplicates")
+    main = page.locator('[data-testid="stMain"]')
+    assert main.locator('[data-testid="stImage"] img').count() > 0
+    for testid in ("stPlotlyChart", "stCode", "stDataFrame"):
+        assert main.locator(f'[data-testid="{testid}"]').count() == 0, f"{testid} drawn while folded"
+    main.locator('[data-testid="stExpander"] summary').filter(has_text="Copy as CLI command").first.click()
+    main.locator('[data-testid="stCode"]').filter(has_text="python -m core duplicates").first.wait_for()
+    B.wait_idle(page)
+    main.locator('[data-testid="stExpander"] summary').filter(has_text="Copies per image").first.click()
+    main.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=B.RUN_TIMEOUT * 1000)
+    B.wait_idle(page)
+    B.assert_no_exception(page, "Duplicates, folded content opened")
+
+
 def test_phone_width_main_content_first_and_grids_of_three(app):
     from playwright.sync_api import sync_playwright
 

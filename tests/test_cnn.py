@@ -6,7 +6,6 @@ Network access is blocked for the whole module: nothing here may download weight
 from __future__ import annotations
 
 import io
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,23 +27,7 @@ RECORDS = [CNN_EUCLIDEAN, CNN_COSINE]
 CAT_CLASSES = set(range(281, 286))  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _offline_and_private_cache(tmp_path_factory):
-    """Block sockets (no downloads) and export ONNX into a throw-away cache dir, not the user's ~/.cache."""
-    mp = pytest.MonkeyPatch()
-
-    def _no_network(*_a, **_k):
-        raise OSError("network access is disabled in tests")
-
-    mp.setattr(socket.socket, "connect", _no_network)
-    mp.setattr(socket, "create_connection", _no_network)
-    mp.setenv(cnn.CACHE_ENV, str(tmp_path_factory.mktemp("dupfinder-cache")))
-    mp.delenv(cnn.WEIGHTS_ENV, raising=False)
-    cnn._get_model_cached.cache_clear()
-    yield
-    cnn._get_model_cached.cache_clear()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("offline_cnn")  # tests/conftest.py: no network, private ONNX cache
 
 
 def _load(name: str) -> Image.Image:

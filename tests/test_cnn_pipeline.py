@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,27 +25,11 @@ DATA = Path(__file__).resolve().parent / "data"
 
 pytest.importorskip("onnxruntime")
 
-from core import cnn, cnn_pipeline, encoding  # noqa: E402
+from core import cnn, cnn_pipeline, config, encoding  # noqa: E402
 from core.datasets import Item  # noqa: E402
 from core.methods import get  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _offline_and_private_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-
-    def _no_network(*_a, **_k):
-        raise OSError("network access is disabled in tests")
-
-    mp.setattr(socket.socket, "connect", _no_network)
-    mp.setattr(socket, "create_connection", _no_network)
-    cache = tmp_path_factory.mktemp("dupfinder-cache")
-    mp.setenv(cnn.CACHE_ENV, str(cache))
-    mp.delenv(cnn.WEIGHTS_ENV, raising=False)
-    cnn._get_model_cached.cache_clear()
-    yield cache
-    cnn._get_model_cached.cache_clear()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("offline_cnn")  # tests/conftest.py: no network, private ONNX cache
 
 
 def _jpeg(img: Image.Image, quality: int = 85) -> bytes:
@@ -218,11 +201,13 @@ def test_warm_up_caches_the_demo_features():
         assert feats.n_cached == len(ds.items) and feats.n_encoded == 0, name  # nothing left to encode
 
 
-def test_ort_without_spinning_gives_the_same_features(items, monkeypatch):
+def test_ort_spinning_setting_gives_the_same_features(items, monkeypatch):
     from core import images
 
     imgs = [images.open_image(it.source, target_size=224) for it in items[:3]]
     ref = cnn.get_model(backend="onnx").features(imgs)
-    monkeypatch.setenv("DUPFINDER_ORT_SPINNING", "0")
-    quiet = cnn._build(None, "onnx")  # uncached: a session built with spinning off
+    other = "0" if config.ort_spinning() else "1"  # the default is off; compare with the other setting
+    monkeypatch.setenv("DUPFINDER_ORT_SPINNING", other)
+    assert config.ort_spinning() == (other == "1")
+    quiet = cnn._build(None, "onnx")  # uncached: a session built with the other setting
     np.testing.assert_array_equal(quiet.features(imgs), ref)

@@ -366,6 +366,20 @@ def test_keeper_reads_exif_capture_date_before_file_time(tmp_path):
     assert pos == 1 and "2003-06-01 10:00:00 (EXIF)" in why
 
 
+def test_keeper_reads_exif_only_through_the_safe_decoder():
+    """core.keeper opens headers with core.images.read_exif: our formats only, the pixel limit checked."""
+    from core import images
+
+    data = exif_jpeg(smooth(0), "2003:06:01 10:00:00")
+    assert keeper.exif_capture_time(data) == pytest.approx(1054461600.0)
+    assert images.read_exif(data, ifd=0x8769)[0x9003] == "2003:06:01 10:00:00"
+    with pytest.raises(images.ImageError, match="too large"):
+        images.read_exif(data, max_pixels=100)
+    # EPS (Pillow would open it; it runs Ghostscript to decode) and non-images: never opened, no date
+    assert keeper.exif_capture_time(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n") is None
+    assert keeper.exif_capture_time(b"not an image") is None
+
+
 def test_keeper_prefers_jpeg_over_a_real_10_bit_heic(tmp_path):
     from tests.corpus import heic_bytes
 
@@ -464,3 +478,17 @@ def test_duplicates_keep_the_original_not_the_bigger_copy(tmp_path, capsys):
         assert main(["duplicates", str(d), "--method", "ahash", "--no-cache", "--json", "--groups", groups]) == 0
         out = json.loads(capsys.readouterr().out)
         assert [g["keep"] for g in out["groups"]] == ["IMG_124816.jpg"], (groups, out["groups"])
+
+
+def test_overlaps_is_the_one_rule_for_the_move_to_folder(tmp_path):
+    """The CLI's --move-to and the Review page refuse the same destinations: the dataset, a folder in it, one
+    holding it (also through a symbolic link); a sibling whose name merely starts the same is fine."""
+    from core.collection.clean import overlaps
+
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (tmp_path / "data2").mkdir()
+    (tmp_path / "link").symlink_to(data)
+    assert overlaps(str(data), str(data)) and overlaps(str(data / "sub"), str(data))
+    assert overlaps(str(tmp_path), str(data)) and overlaps(str(tmp_path / "link" / "new"), str(data))
+    assert not overlaps(str(tmp_path / "data2"), str(data)) and not overlaps(str(tmp_path / "elsewhere"), str(data))

@@ -140,3 +140,41 @@ def test_dedup_zip_never_escapes():
         assert all(not n.startswith("/") and ".." not in n.split("/") for n in names)
         assert len(names) == 3
         assert sorted(zf.read(n) for n in names) == [b"1", b"2", b"3"]
+
+
+def test_review_zip_and_dedup_zip_are_one_builder(tmp_path):
+    """The Review page's cleaned set (core.collection.review.kept_zip) is built by export.items_zip, like dedup_zip:
+    same member names for colliding names, original bytes."""
+    from core.collection import review as R
+    from core.collection.clean import PlannedGroup
+
+    class It:
+        def __init__(self, name, data):
+            self.name, self._d = name, data
+
+        def read_bytes(self):
+            return self._d
+
+    items = [It("../a.jpg", b"1"), It("a.jpg", b"2"), It("b.jpg", b"3")]
+
+    class Set:
+        def __init__(self, items):
+            self.items = items
+
+        def by_name(self, n):
+            return next(it for it in self.items if it.name == n)
+
+    with zipfile.ZipFile(io.BytesIO(R.kept_zip(Set(items), [PlannedGroup("a.jpg", "", ["b.jpg"])]))) as zf:
+        assert zf.namelist() == ["a.jpg", "a~2.jpg"]
+        assert [zf.read(n) for n in zf.namelist()] == [b"1", b"2"]
+    assert export.items_zip(items[:2]) == R.kept_zip(Set(items[:2]), [])
+
+
+def test_duplicates_dict_takes_the_cli_fields(result):
+    _, feats, dup = result
+    mine = [{"a": "x", "b": "y", "score": 1.0, "inliers": 40, "verified": True}]
+    d = export.duplicates_dict(dup, "ahash", 10, [], images=99, pairs=mine, extra={"verify": True})
+    assert d["images"] == 99 and d["pairs"] == mine and d["verify"] is True
+    assert list(d)[-1] == "verify" and list(d)[:3] == ["method", "threshold", "images"]
+    plain = export.duplicates_dict(dup, "ahash", 10)
+    assert plain["images"] == len(feats) and len(plain["pairs"]) == len(dup.pairs)

@@ -20,32 +20,22 @@ import threading
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core import config, folder_access
 from core import datasets as D
 from core.datasets import Limits
 from core.datasets import folder as D_folder
 
+from helpers import ROOT, open_app, shown
 from photos import jpeg_bytes, near_copy, photo
 
 
 def _shown(elements) -> list[str]:
     """The Markdown of message elements as displayed: visitor text is backslash-escaped (ui.text.md_escape)."""
-    return [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", e.value) for e in elements]
-
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-TIMEOUT = 120
+    return [shown(e.value) for e in elements]
 
 
-@pytest.fixture(autouse=True)
-def _hosted(tmp_path_factory, monkeypatch):
-    """Hosted mode (no mode variable) and a private cache, unless a test sets them."""
-    if "DUPFINDER_CACHE_DIR" not in os.environ:
-        monkeypatch.setenv("DUPFINDER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-    for var in ("DUPFINDER_LOCAL", "DUPFINDER_ALLOW_FOLDER", "DUPFINDER_ALLOWED_ROOTS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("hosted_mode")  # tests/conftest.py: hosted mode unless a test sets the mode
 
 
 @pytest.fixture()
@@ -59,15 +49,6 @@ def request_from_localhost(monkeypatch):
     monkeypatch.setattr(context.ContextProxy, "headers", property(lambda self: headers))
     monkeypatch.setattr(context.ContextProxy, "ip_address", property(lambda self: "127.0.0.1"))
     monkeypatch.setattr(context.ContextProxy, "url", property(lambda self: "http://localhost:8501/"))
-
-
-def _app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _sources(at) -> list[str]:
@@ -105,7 +86,7 @@ def _in_thread(fn, timeout: float = 60.0):
 def test_hosted_mode_ignores_a_request_that_claims_localhost(request_from_localhost):
     import streamlit as st
 
-    at = _app()
+    at = open_app()
     assert st.context.headers["host"] == "localhost:8501"  # the patch is live in this process
     assert _sources(at) == ["Demo data", "Upload images"]
     assert not at.sidebar.text_input  # no server path can be typed anywhere in the sidebar
@@ -113,15 +94,15 @@ def test_hosted_mode_ignores_a_request_that_claims_localhost(request_from_localh
 
 def test_local_mode_is_the_operators_setting(monkeypatch):
     assert config.local_mode() is False
-    assert "Folder path" not in _sources(_app())
+    assert "Folder path" not in _sources(open_app())
     monkeypatch.setenv("DUPFINDER_LOCAL", "1")
     assert config.local_mode() is True
-    assert "Folder path" in _sources(_app())
+    assert "Folder path" in _sources(open_app())
     monkeypatch.delenv("DUPFINDER_LOCAL")
     monkeypatch.setenv("DUPFINDER_ALLOW_FOLDER", "1")  # the older name is an alias
-    assert config.local_mode() is True and "Folder path" in _sources(_app())
+    assert config.local_mode() is True and "Folder path" in _sources(open_app())
     monkeypatch.setenv("DUPFINDER_ALLOW_FOLDER", "0")
-    assert config.local_mode() is False and "Folder path" not in _sources(_app())
+    assert config.local_mode() is False and "Folder path" not in _sources(open_app())
 
 
 def test_no_module_reads_the_request_to_decide():
@@ -140,14 +121,14 @@ def test_weights_path_input_only_in_local_mode(monkeypatch, tmp_path):
     def weights_inputs(at):
         return [t for t in at.sidebar.text_input if t.key == "param::cnn-cosine::weights"]
 
-    at = _app("pages/experiments.py")  # a page that encodes nothing until asked, so choosing the CNN is cheap
+    at = open_app("pages/experiments.py")  # a page that encodes nothing until asked, so choosing the CNN is cheap
     at.sidebar.selectbox(key="method").set_value("cnn-cosine").run()
     assert not at.exception and not weights_inputs(at)
     assert at.session_state["_method"][1]["weights"] is None
 
     monkeypatch.setenv("DUPFINDER_LOCAL", "1")
     monkeypatch.setenv("DUPFINDER_ALLOWED_ROOTS", str(tmp_path / "allowed"))
-    at = _app("pages/experiments.py")
+    at = open_app("pages/experiments.py")
     at.sidebar.selectbox(key="method").set_value("cnn-cosine").run()
     (box,) = weights_inputs(at)
     secret = tmp_path / "elsewhere" / "model.pth"
@@ -161,7 +142,7 @@ def test_weights_path_input_only_in_local_mode(monkeypatch, tmp_path):
 
 def test_label_csv_is_never_a_typed_path(request_from_localhost):
     """Labels come from a fixed list or an uploaded CSV: hosted mode offers no way to name a server file."""
-    at = _app()
+    at = open_app()
     at.sidebar.radio(key="ds_source").set_value("Upload images").run()
     files = [("a.jpg", jpeg_bytes(photo("coffee")), "image/jpeg"), ("b.jpg", jpeg_bytes(photo("cat")), "image/jpeg")]
     at.sidebar.file_uploader(key="ds_upload").set_value(files).run()
@@ -176,11 +157,11 @@ def test_label_csv_is_never_a_typed_path(request_from_localhost):
 
 def test_cache_statistics_only_in_local_mode(monkeypatch):
     """"N from the feature cache" (and the encoding time) would tell a visitor what others processed."""
-    hosted = "\n".join(c.value for c in _app("pages/search.py").caption)
+    hosted = "\n".join(c.value for c in open_app("pages/search.py").caption)
     assert "images encoded with" in hosted
     assert "feature cache" not in hosted and not re.search(r"encoded with .* in [\d.]+ s", hosted)
     monkeypatch.setenv("DUPFINDER_LOCAL", "1")
-    local = "\n".join(c.value for c in _app("pages/search.py").caption)
+    local = "\n".join(c.value for c in open_app("pages/search.py").caption)
     assert "from the feature cache" in local
 
 
@@ -201,10 +182,10 @@ def test_error_details_hidden_in_hosted_mode(monkeypatch, tmp_path):
     before = (stc.get_option("client.showErrorDetails"), stc.get_where_defined("client.showErrorDetails"))
     try:
         stc.set_option("client.showErrorDetails", "full", ConfigOption.DEFAULT_DEFINITION)  # as if no config file
-        _app()
+        open_app()
         assert stc.get_option("client.showErrorDetails") == "none"
         stc.set_option("client.showErrorDetails", "type", "operator's command line")
-        _app()
+        open_app()
         assert stc.get_option("client.showErrorDetails") == "type"
     finally:
         stc.set_option("client.showErrorDetails", before[0], before[1])
@@ -274,7 +255,7 @@ def test_folder_source_in_the_app_keeps_to_the_allow_list(monkeypatch, tmp_path)
     outside = _folder(tmp_path / "outside")
     monkeypatch.setenv("DUPFINDER_LOCAL", "1")
     monkeypatch.setenv("DUPFINDER_ALLOWED_ROOTS", str(allowed))
-    at = _app()
+    at = open_app()
     at.sidebar.radio(key="ds_source").set_value("Folder path").run()
 
     def errors_for(path) -> list[str]:
@@ -421,7 +402,7 @@ def test_app_says_when_the_folder_walk_stopped(monkeypatch, tmp_path):
     folder = _folder(tmp_path / "big", n=4)
     monkeypatch.setenv("DUPFINDER_LOCAL", "1")
     monkeypatch.setenv("DUPFINDER_MAX_FILES", "3")
-    at = _app()
+    at = open_app()
     at.sidebar.radio(key="ds_source").set_value("Folder path").run()
     at.sidebar.text_input(key="ds_folder").set_value(str(folder)).run()
     at.switch_page("pages/search.py").run()

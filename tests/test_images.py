@@ -15,7 +15,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(__file__))
 import corpus as C  # noqa: E402
 
-from core import images  # noqa: E402
+from core import file_kinds  # noqa: E402
 from core.images import ImageError, ImageInfo, open_image, probe, thumbnail  # noqa: E402
 
 GOOD = [(n, d) for n, d, e in C.corpus_files() if e == "used"]
@@ -230,9 +230,9 @@ def test_verify_detects_truncated_webp():
 
 
 def test_sniff_helpers():
-    assert images.describe_bytes(b"%PDF-1.7") == "PDF document"
-    assert images.describe_bytes(b"\x00\x00\x00\x18ftypmp42") == "MP4 video"
-    assert images.describe_bytes(bytes(range(256))) is None
+    assert file_kinds.describe_bytes(b"%PDF-1.7") == "PDF document"
+    assert file_kinds.describe_bytes(b"\x00\x00\x00\x18ftypmp42") == "MP4 video"
+    assert file_kinds.describe_bytes(bytes(range(256))) is None
 
 
 # ---- property tests: only ImageError ever escapes --------------------------------------------

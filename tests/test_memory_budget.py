@@ -270,7 +270,7 @@ def test_pair_cap_from_settings_and_on_the_hash_kernel(monkeypatch):
     X = np.zeros((300, 8), np.uint8)  # 300 identical hashes: 44,850 pairs through the Hamming kernel
     d = search.find_duplicates(_features(X, "ahash"), 10)
     assert len(d.pairs) == 500 and d.total_pairs == 44_850 and d.n_groups == 1
-    assert search.duplicate_pairs(_features(X, "ahash"), 10).attrs == {"total_pairs": 44_850, "truncated": True}
+    assert d.truncated
 
 
 def test_cli_reports_truncation_on_stderr_and_in_json(tmp_path):
@@ -438,3 +438,29 @@ def test_threads_decoding_at_once_share_the_full_resolution_pixel_budget(monkeyp
     with ThreadPoolExecutor(4) as ex:
         list(ex.map(lambda d: images.open_image(d, target_size=64), files[:4]))
     assert gate.peak == 1_000_000 and gate.in_flight == 0
+
+
+def test_object_notes_go_with_their_objects():
+    """The UI's notes on core objects (a dataset's fingerprint, what an encoding cost) are kept beside them, never
+    set on them, and freed with them."""
+    import dataclasses
+    import gc
+
+    from core.datasets import Dataset, Item
+    from ui.caching import ObjectNotes, dataset_fingerprint
+
+    notes = ObjectNotes()
+    ds = Dataset(name="d", items=[Item("a.jpg", "0" * 64, 1, 1, 1, "JPEG")], skipped=[])
+    notes.put(ds, "note")
+    notes.put(ds, "newer")
+    assert notes.get(ds) == "newer" and len(notes) == 1 and not hasattr(ds, "_ui_fingerprint")
+    del ds
+    gc.collect()
+    assert len(notes) == 0
+    a = Dataset(name="a", items=[Item("a.jpg", "1" * 64, 1, 1, 1, "JPEG")], skipped=[])
+    b = Dataset(name="b", items=[Item("a.jpg", "1" * 64, 1, 1, 1, "JPEG")], skipped=[])
+    fp = dataset_fingerprint(a)
+    assert fp == dataset_fingerprint(b)  # content, not identity
+    assert set(vars(a)) <= {f.name for f in dataclasses.fields(a)}  # nothing bolted onto the core object
+    a.items.append(Item("b.jpg", "2" * 64, 1, 1, 1, "JPEG"))
+    assert dataset_fingerprint(a) != fp  # items added since: computed again

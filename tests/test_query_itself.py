@@ -78,3 +78,32 @@ def test_cli_search_zip_set_uses_name_and_bytes(photos, tmp_path):
     j = json.loads(_run("search", photos / "a.jpg", z, "--method", "ahash", "--json", cache_dir=tmp_path))
     assert j["query_in_set"] is not None and j["query_in_set"].endswith("a.jpg")
     assert all(not r["name"].endswith("/a.jpg") and r["name"] != "a.jpg" for r in j["results"])
+
+
+# ------------------------------------------------------------------------------------------------ the query's group
+def _labelled_set() -> D.Dataset:
+    items = [D.Item(name, "0" * 64, 1, 1, 1, "JPEG", group=g)
+             for name, g in (("cat/1.jpg", "cat"), ("cat/2.jpg", "cat"), ("coffee/1.jpg", "coffee"), ("x.jpg", None))]
+    return D.Dataset(name="set", items=items, skipped=[], files_given=len(items))
+
+
+def test_query_group_of_a_pick_of_the_demo_query_and_of_an_upload():
+    from core.demo import DEMO_QUERY_GROUP
+    from core.query import query_group
+
+    ds = _labelled_set()
+    assert query_group(ds, name="cat/2.jpg") == "cat"
+    assert query_group(ds, name="x.jpg") is None  # an unlabelled item
+    assert query_group(ds, name="not/in/the/set.jpg") is None
+    assert query_group(ds, demo=True) == DEMO_QUERY_GROUP  # the demo query is in none of the sets: its known group
+    assert query_group(ds) is None  # an upload: not known
+    unlabelled = D.Dataset(name="u", items=[D.Item("a.jpg", "0" * 64, 1, 1, 1, "JPEG")], skipped=[])
+    assert query_group(unlabelled, name="a.jpg") is None and query_group(unlabelled, demo=True) is None
+
+
+def test_same_picture_is_the_ground_truth_of_a_ranking():
+    from core.query import same_picture
+
+    ds = _labelled_set()
+    assert same_picture(ds, "cat") == {"cat/1.jpg": True, "cat/2.jpg": True, "coffee/1.jpg": False, "x.jpg": False}
+    assert same_picture(ds, None) == {}  # nothing known: nothing claimed

@@ -9,7 +9,7 @@ from core.encoding import Features
 from core.evaluation import (article_queries, average_precision, group_codes, labelled_pair_scores,
                              mean_average_precision, pair_prf, precision_at_k, suggest_threshold, threshold_sweep)
 from core.methods import METHODS
-from core.search import duplicate_pairs, find_duplicates, nearest_neighbours, search
+from core.search import find_duplicates, nearest_neighbours, search
 
 
 def feats(rows, method="euclidean", names=None):
@@ -57,7 +57,7 @@ def test_duplicate_pairs_blockwise_equals_brute_force(random_feats, monkeypatch)
     iu = np.triu_indices(len(random_feats), 1)
     expected = {(random_feats.names[i], random_feats.names[j]) for i, j in zip(*iu) if full[i, j] <= thr}
     monkeypatch.setattr(cs, "BLOCK_BYTES", 8 * 60 * 3)  # force many tiny blocks
-    got = duplicate_pairs(random_feats, thr)
+    got = find_duplicates(random_feats, thr).pairs
     assert set(zip(got["a"], got["b"])) == expected
     assert (got["score"] <= thr).all()
     assert len(expected) >= 30

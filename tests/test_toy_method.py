@@ -65,10 +65,10 @@ def toy(monkeypatch, tmp_path):
 
 
 def test_register_adds_everywhere_and_removes_cleanly(toy):
-    from ui import session
+    from ui import sidebar
 
     assert M.get(NAME) is toy and M.REGISTRY[-1] is toy and [m.name for m in M.parse_methods(NAME)] == [NAME]
-    assert session.REGISTRY is M.REGISTRY  # a module that imported the tuple by name sees the new one
+    assert sidebar.REGISTRY is M.REGISTRY  # a module that imported the tuple by name sees the new one
     assert NAME in M.methods_table()
     with pytest.raises(ValueError, match="already registered"):
         register(toy)

@@ -17,7 +17,7 @@ def _params(method: Method, params: dict) -> list[str]:
     out = []
     for p in method.params:
         v = params.get(p.name, p.default)
-        if v != p.default and (p.choices is not None or isinstance(p.default, (bool, int, float))):
+        if v != p.default and (p.choices is not None or p.kind != "str"):
             out += ["--param", f"{p.name}={v}"]
     return out
 
@@ -55,30 +55,32 @@ def _dataset_arg() -> str:
 
     import streamlit as st
 
-    from core import demo
+    from core import config
 
-    from . import session as S
+    from .sources import DEMO_SETS
+    from .state import K_DATASET, K_DEMO, K_FOLDER, K_SOURCE, SOURCES
 
-    source = st.session_state.get(S.K_SOURCE, S.SOURCES[0])
-    if S.local_mode():
-        if source == "Folder path" and st.session_state.get(S.K_FOLDER):
-            return os.path.expanduser(str(st.session_state[S.K_FOLDER]).strip())
+    source = st.session_state.get(K_SOURCE, SOURCES[0])
+    if config.local_mode():
+        ds = st.session_state.get(K_DATASET)
+        if source == "Saved index" and getattr(ds, "root", None):  # the folder the index was built from
+            return str(ds.root)
+        if source == "Folder path" and st.session_state.get(K_FOLDER):
+            return os.path.expanduser(str(st.session_state[K_FOLDER]).strip())
         if source == "Demo data":
-            kind = st.session_state.get(S.K_DEMO) or "duplicates"
-            return str(S.DEMO_SETS[kind][1]())
+            kind = st.session_state.get(K_DEMO) or "duplicates"
+            return str(DEMO_SETS[kind][1]())
         return "YOUR_PHOTOS_FOLDER"
     return "YOUR_PHOTOS_FOLDER" if source != "Demo data" else "DEMO_PHOTOS_FOLDER"
 
 
 def _query_arg(q: dict | None, dataset_arg: str) -> str:
-    from core import demo
-
-    from . import session as S
+    from core import config, demo
 
     if not q:
         return "QUERY.jpg"
     if q["kind"] == "demo":
-        return str(demo.demo_query_path()) if S.local_mode() else "QUERY.jpg"
+        return str(demo.demo_query_path()) if config.local_mode() else "QUERY.jpg"
     if q["kind"] == "dataset" and not dataset_arg.isupper():
         return dataset_arg.rstrip("/") + "/" + q["name"]
     return q["name"].rsplit("/", 1)[-1] if q["kind"] == "upload" else "QUERY.jpg"
@@ -89,12 +91,15 @@ def render(kind: str, method: Method, params: dict, threshold: float, *, query: 
     """An expander with the command (``st.code`` has a copy button) reproducing the current view."""
     import streamlit as st
 
-    from . import matching
+    from . import layout, matching
 
     ds_arg = _dataset_arg()
     cmd = command(kind, method, params, threshold, dataset=ds_arg, query=_query_arg(query, ds_arg), top_k=top_k,
                   verify=matching.verify_on())
-    with st.expander("Copy as CLI command", icon=":material/terminal:"):
+    box = layout.lazy_expander("Copy as CLI command", key=f"cli_open::{kind}", icon=":material/terminal:")
+    if box is None:  # closed: no st.code (its highlighter is a 1.5 MB script for the browser)
+        return
+    with box:
         st.code(cmd, language="bash")
         if ds_arg.isupper() or "QUERY.jpg" in cmd:
             st.caption("Replace the capitalised placeholders with your own folder and query file.")

@@ -35,6 +35,9 @@ def explain(dataset, source: str, error: str | None, extra_skipped: Sequence = (
                     "switch to **Demo data** to try the built-in photos.", icon=":material/info:")
         elif source == "Folder path":
             st.info("Type the path of a folder of photos in the sidebar to see results here.", icon=":material/folder:")
+        elif source == "Saved index":
+            st.info("Type the path of an index folder in the sidebar (built with `python -m core index build FOLDER "
+                    "--methods ahash,cnn-cosine --out INDEX`) to see results here.", icon=":material/inventory_2:")
         else:
             st.info("No images yet: upload photos (or one .zip of them) in the sidebar to see results here, or switch "
                     "to **Demo data** to try the built-in photos.", icon=":material/upload:")

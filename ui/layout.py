@@ -29,9 +29,22 @@ def inject_css() -> None:
     st.html(_CSS)
 
 
+def lazy_expander(label: str, *, key: str, icon: str | None = None, expanded: bool = False):
+    """An expander whose content is built only while it is open: the container when open, ``None`` when closed.
+
+    Why: the browser renders everything a page sends, a collapsed expander's content included, and some elements
+    load large scripts the first time they are drawn (``st.code``: a 1.5 MB highlighter; ``st.dataframe``: the data
+    grid; ``st.plotly_chart``: 4.7 MB). Streamlit's ``on_change="rerun"`` makes the expander report whether it is
+    open, so a closed one costs one label; opening it reruns the page (or the fragment it is in) with its content.
+    Measured in Chromium on Duplicates (bench/RESULTS.md, section 9).
+    """
+    box = st.expander(label, expanded=expanded, key=key, icon=icon, on_change="rerun")
+    return box if box.open else None
+
+
 def grid(name: str):
     """A container whose ``st.columns`` rows stay grids (3 per row) on a phone; ``name`` makes its key unique."""
     return st.container(key=f"{GRID_KEY}_{name}")
 
 
-__all__ = ["GRID_KEY", "grid", "inject_css"]
+__all__ = ["GRID_KEY", "grid", "inject_css", "lazy_expander"]

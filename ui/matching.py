@@ -2,7 +2,7 @@
 mirror) and "Verify with local features" (the second stage of :mod:`core.two_stage`).
 
 State lives in ``st.session_state`` under :data:`K_INVARIANCE` and :data:`K_VERIFY`; :func:`apply` wraps the chosen
-method with :func:`core.invariance.invariant` so every page that calls ``ui.session.current_method()`` compares under
+method with :func:`core.invariance.invariant` so every page that calls ``ui.state.current_method()`` compares under
 the chosen invariance with no other edit (the wrapped record's ``version`` carries the mode, so cached features of
 the plain and the wrapped method never collide). Both values are read from / written to the URL (``inv``, ``verify``)
 through :func:`url_values` / :func:`restore`; anything not in :data:`MODES` or ``0/1`` is ignored.

@@ -10,15 +10,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import sampling as SM
 from core.borderline import review_pairs, verdict_threshold
 from core.datasets import Dataset
 from core.encoding import Features
 from core.methods import Method
 
 from . import layout
-from . import session as S
 from . import threshold as T
 from . import widgets as W
+from .caching import labels_key, memo
 from .text import md_escape
 
 K_VERDICTS = "_review_verdicts"  # {(features key, a, b): (score, same)}
@@ -65,8 +66,15 @@ def _gallery(ds, m, fk, df: pd.DataFrame, key: str, verdicts: dict, ask: bool, e
 def render(ds: Dataset, feats: Features, m: Method, params: dict, thr: float, fk: tuple, *, k: int = 4) -> None:
     """The review section of the Threshold explorer."""
     st.subheader("Borderline pairs: are they the same picture?")
-    groups = [S.groups_by_name(ds).get(n) for n in feats.names] if ds.has_labels else None
-    out = S.memo(fk + ("review", T.fmt(m, params, thr), S.labels_key(ds) if groups else "", k),
+    n_all = len(feats)
+    if n_all > SM.ALL_PAIRS_CAP:  # every pair of the set is too many to scan: the pairs of a sample
+        feats = memo(fk + ("review-sample", SM.ALL_PAIRS_CAP),
+                       lambda: SM.subset(feats, SM.sample_rows(n_all, SM.ALL_PAIRS_CAP)))
+        st.caption(f":material/science: Among the pairs of a random sample of {len(feats):,} of the {n_all:,} images "
+                   "(all pairs of the set would take too long to scan on every threshold move).")
+    gbn = ds.groups_by_name() if ds.has_labels else None
+    groups = [gbn.get(n) for n in feats.names] if gbn is not None else None
+    out = memo(fk + ("review", T.fmt(m, params, thr), labels_key(ds) if groups else "", k, len(feats)),
                  lambda: review_pairs(feats, thr, groups, k=k))
     verdicts = _verdicts(fk)
     st.caption("The pairs the threshold decides by a hair, closest to it first. Say for each whether it is the same "
@@ -88,7 +96,7 @@ def render(ds: Dataset, feats: Features, m: Method, params: dict, thr: float, fk
             st.info(f"You said {int(same.sum())} same and {int((~same).sum())} different. The threshold "
                     f"{T.fmt(m, params, t)} agrees with {right_n} of your {len(same)} answers.",
                     icon=":material/how_to_reg:")
-            st.button(f"Use {T.fmt(m, params, t)}", key="rv_use", on_click=S.set_threshold, args=(m, params, t),
+            st.button(f"Use {T.fmt(m, params, t)}", key="rv_use", on_click=T.set_value, args=(m, params, t),
                       disabled=abs(float(t) - float(thr)) < 1e-12)
     if groups is not None:
         st.subheader("What the threshold gets wrong (ground truth)")

@@ -7,7 +7,7 @@ Search ranks B against a query from A; Duplicates shows the cross pairs only (:f
 compare`: never a pair inside one set) with the share of B that has a match in A as the headline figure.
 
 State: widget keys ``two_*`` in ``st.session_state``; set B in ``st.session_state["_dataset_b"]``; B's uploads and
-folder scans are cached in the session under the slot ``_ds_b`` (:func:`ui.session.load_uploads`).
+folder scans are cached in the session under the slot ``_ds_b`` (:func:`ui.sources.load_uploads`).
 """
 from __future__ import annotations
 
@@ -15,13 +15,20 @@ import math
 
 import streamlit as st
 
+from core import config
 from core import datasets as D
 from core import export
 from core.collection.compare import compare
 
+from . import index_source
+from . import threshold as T
+from .caching import dataset_fingerprint, features_key, memo
+from .features import cached_features
+from .skipped import show_skipped
+from .sources import DEMO_SETS, demo_dataset, load_folder, load_uploads
+from .state import K_DATASET, current_method
 from .text import md_escape
 
-from . import session as S
 
 K_ON, K_USE, K_B_SOURCE, K_B_DEMO, K_B_UPLOAD, K_B_FOLDER = ("two_on", "two_use", "two_b_source", "two_b_demo",
                                                            "two_b_upload", "two_b_folder")
@@ -48,7 +55,7 @@ def use() -> tuple[str, str, str]:
 def _split(ds: D.Dataset) -> tuple[D.Dataset, D.Dataset]:
     """Every other image of ``ds`` to B (a deliberately leaky split: copies land on both sides). Cached in the
     session (the user's bytes never enter a process-wide cache)."""
-    key = ("two_split", S.dataset_fingerprint(ds), id(ds))
+    key = ("two_split", dataset_fingerprint(ds), id(ds))
     hit = st.session_state.get("_two_split")
     if hit and hit[0] == key:
         return hit[1]
@@ -60,6 +67,12 @@ def _split(ds: D.Dataset) -> tuple[D.Dataset, D.Dataset]:
 
 def controls() -> None:
     """The sidebar block: the switch, the use and the source of set B. Call inside ``with st.sidebar``."""
+    if index_source.is_index(st.session_state.get(K_DATASET)):  # set B would be encoded against A's stored rows
+        for k in (K_ON, "_dataset_b", f"{SLOT_B}_upload_cache", f"{SLOT_B}_folder_cache"):
+            st.session_state.pop(k, None)
+        st.caption(":material/info: Two sets (A against B) works on images; for a saved index use "
+                   "`python -m core index query INDEX NEW_FOLDER --method NAME`.")
+        return
     st.toggle("Two sets: A against B", key=K_ON,
               help="Compare the set above (A) with a second set (B): Search ranks B against a query from A; "
                    "Duplicates shows only pairs with one image in each set.")
@@ -69,7 +82,7 @@ def controls() -> None:
         return
     st.radio("Use", list(USES), key=K_USE, format_func=lambda k: USES[k][0], horizontal=True)
     title, a_name, b_name = use()
-    sources = [s for s in B_SOURCES if s != "Folder path" or S.local_mode()]
+    sources = [s for s in B_SOURCES if s != "Folder path" or config.local_mode()]
     if st.session_state.get(K_B_SOURCE) not in sources:
         st.session_state[K_B_SOURCE] = sources[0]
     st.caption(f"**A** ({a_name}): the images above.")
@@ -77,14 +90,14 @@ def controls() -> None:
     st.session_state.pop(f"{SLOT_B}_error", None)
     b = None
     if src == "Demo data":
-        kind = st.selectbox("Demo set B", list(S.DEMO_SETS), key=K_B_DEMO, format_func=lambda k: S.DEMO_SETS[k][0])
-        b = S.demo_dataset(kind)
+        kind = st.selectbox("Demo set B", list(DEMO_SETS), key=K_B_DEMO, format_func=lambda k: DEMO_SETS[k][0])
+        b = demo_dataset(kind)
     elif src == "Upload images":
-        b = S.load_uploads(st.file_uploader("Images of set B, or one .zip", accept_multiple_files=True,
-                                            key=K_B_UPLOAD), SLOT_B)
+        b = load_uploads(st.file_uploader("Images of set B, or one .zip", accept_multiple_files=True,
+                                          key=K_B_UPLOAD), SLOT_B)
     elif src == "Folder path":
         path = st.text_input("Folder of set B", key=K_B_FOLDER, placeholder="/path/to/set-b")
-        b = S.load_folder(path, SLOT_B) if path else None
+        b = load_folder(path, SLOT_B) if path else None
     if st.session_state.get(f"{SLOT_B}_error"):
         st.error(md_escape(st.session_state[f"{SLOT_B}_error"]))
     st.session_state["_dataset_b"] = b  # None for the split: derived from A when asked (see sets())
@@ -95,7 +108,7 @@ def controls() -> None:
 
 def sets() -> tuple[D.Dataset | None, D.Dataset | None]:
     """(A, B) of the Two-sets mode (the split halves when B's source is the split)."""
-    a = st.session_state.get("_dataset") or S.demo_dataset("duplicates")
+    a = st.session_state.get(K_DATASET) or demo_dataset("duplicates")
     if st.session_state.get(K_B_SOURCE, SPLIT) == SPLIT:
         return _split(a)
     return a, st.session_state.get("_dataset_b")
@@ -106,7 +119,7 @@ def _features(m, params):
     if a is None or b is None or not a.items or not b.items:
         st.info("Choose set B in the sidebar (Two sets): it has no usable images yet.")
         st.stop()
-    return a, b, S.cached_features(a, m, params), S.cached_features(b, m, params)
+    return a, b, cached_features(a, m, params), cached_features(b, m, params)
 
 
 # ------------------------------------------------------------------------------------------------ Search
@@ -121,7 +134,7 @@ def render_search() -> None:
     from . import widgets as W
 
     title, a_name, b_name = use()
-    m, params = S.current_method()
+    m, params = current_method()
     a, b, fa, fb = _features(m, params)
     st.caption(f"**{title}** · a query from A ({a_name}, {len(fa)} images) ranked against B ({b_name}, "
                f"{len(fb)} images) · method: **{m.label}**")
@@ -134,7 +147,7 @@ def render_search() -> None:
         st.image(W.item_thumb(a, q, 260), width="stretch")
         st.caption(f"**Query from A:** {md_escape(W.short(q, 40))}", help=md_escape(q))
     with c2:
-        thr = S.threshold_slider(m, params, key="two_search_thr")
+        thr = T.slider(m, params, key="two_search_thr")
         top_k = st.number_input("Top-k matches in B", min_value=1, max_value=max(1, len(fb)),
                                 value=min(10, len(fb)), step=1, key="two_search_topk")
     res = search(fa.data[fa.index(q)], fb, thr, top_k=int(top_k))
@@ -162,14 +175,14 @@ def render_duplicates() -> None:
     from . import widgets as W
 
     title, a_name, b_name = use()
-    m, params = S.current_method()
+    m, params = current_method()
     a, b, fa, fb = _features(m, params)
     st.subheader(title)
     st.caption(f"A = {a_name} ({len(fa)} images), B = {b_name} ({len(fb)} images) · method: **{m.label}**. "
                "Only pairs with one image in each set are shown.")
-    thr = S.threshold_slider(m, params, key="two_dup_thr")
-    key = S.features_key(a, m, params) + S.features_key(b, m, params) + ("cross", float(thr))
-    pairs = S.memo(key, lambda: compare(fa, fb, thr))
+    thr = T.slider(m, params, key="two_dup_thr")
+    key = features_key(a, m, params) + features_key(b, m, params) + ("cross", float(thr))
+    pairs = memo(key, lambda: compare(fa, fb, thr))
     k, share = leaked_share(pairs, len(fb))
     what = "already in the collection" if st.session_state.get(K_USE) == "arrivals" else "leaked from A"
     c = st.columns(3)
@@ -191,7 +204,7 @@ def render_duplicates() -> None:
             c1.image(W.item_thumb(a, r.a, 160), width="stretch")
             c2.image(W.item_thumb(b, r.b, 160), width="stretch")
             c3.markdown(f"**A:** {md_escape(r.a)}  \n**B:** {md_escape(r.b)}  \nscore {md_escape(W.fmt_score(m, float(r.score)))}")
-    S.show_skipped(b, fb)
+    show_skipped(b, fb)
 
 
 __all__ = ["USES", "active", "controls", "leaked_share", "pairs_csv", "render_duplicates", "render_search", "sets",

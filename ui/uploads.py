@@ -28,7 +28,9 @@ def _content_sig(files) -> tuple:
     return tuple((f.name, hashlib.sha256(f.getvalue()).hexdigest()) for f in files)
 
 
-def _load(files, progress) -> tuple[D.Dataset | None, str | None]:
+def read_files(files, progress) -> tuple[D.Dataset | None, str | None]:
+    """``(dataset, None)`` of uploaded files, or ``(None, why)`` when the upload is refused. One .zip -> load_zip
+    (folders inside may carry labels); anything else -> load_files."""
     try:
         zips = [f for f in files if f.name.lower().endswith(".zip")]
         if len(files) == 1 and zips:
@@ -63,7 +65,7 @@ def uploaded_dataset(files, progress_factory: Callable) -> tuple[D.Dataset | Non
         return kept["dataset"], kept["error"], 0
     cb, done = progress_factory("Reading uploads")
     try:
-        ds, err = _load(files, cb)
+        ds, err = read_files(files, cb)
     finally:
         done()
     size = sum(int(f.size) for f in files)
@@ -80,4 +82,4 @@ def forget() -> None:
     st.session_state.pop(K_STORE, None)
 
 
-__all__ = ["forget", "mark_changed", "uploaded_dataset"]
+__all__ = ["forget", "mark_changed", "read_files", "uploaded_dataset"]

@@ -6,7 +6,7 @@ own parameter and threshold specs, and dropped when it does not fit. Never a pat
 file) and the folder path are neither written nor read, and a query is only ever the demo query or the *name* of an
 image of the visitor's own current set (looked up there, never opened by name).
 
-Keys: ``src`` (demo|upload|folder), ``demo`` (a demo set key), ``m`` (method), ``p.<name>`` (parameters),
+Keys: ``src`` (demo|upload|folder|index), ``demo`` (a demo set key), ``m`` (method), ``p.<name>`` (parameters),
 ``t`` (threshold), ``q`` (``demo`` or ``item:<name>``), ``inv`` / ``verify`` (see :mod:`ui.matching`).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from . import matching
 from . import threshold as T
 
 K_RESTORED = "_url_restored"
-SRC_CODES = {"Demo data": "demo", "Upload images": "upload", "Folder path": "folder"}
+SRC_CODES = {"Demo data": "demo", "Upload images": "upload", "Folder path": "folder", "Saved index": "index"}
 MAX_VALUE_CHARS = 300  # a longer value is not ours: ignored
 
 
@@ -40,18 +40,15 @@ def _param_value(p, raw: str) -> Any:
             if str(c) == raw:
                 return c
         raise ValueError(raw)
-    if isinstance(p.default, bool):
+    if p.kind == "str":
+        raise ValueError("free text (a path) is never read from the URL")
+    if p.kind == "bool":  # stricter than the CLI: a link only ever holds what write() put there
         if raw not in ("0", "1", "true", "false"):
             raise ValueError(raw)
-        return raw in ("1", "true")
-    if isinstance(p.default, int):
-        v = int(raw)
-    elif isinstance(p.default, float):
-        v = float(raw)
-        if not math.isfinite(v):
-            raise ValueError(raw)
-    else:
-        raise ValueError("free text (a path) is never read from the URL")
+        return p.parse(raw)
+    v = p.parse(raw)
+    if p.kind == "float" and not math.isfinite(v):
+        raise ValueError(raw)
     if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
         raise ValueError(raw)
     return v
@@ -109,7 +106,7 @@ def write(source: str, demo: str | None, method: Method, params: dict) -> None:
         want["demo"] = demo
     for p in method.params:
         v = params.get(p.name, p.default)
-        if p.choices is None and not isinstance(p.default, (bool, int, float)):
+        if p.choices is None and p.kind == "str":
             continue  # free text is a server path: never in a URL
         if v != p.default:
             want[f"p.{p.name}"] = ("1" if v else "0") if isinstance(v, bool) else str(v)

@@ -15,7 +15,7 @@ from core.encoding import Features
 from core.search import search
 from core.two_stage import dataset_store, rerank, search_pool
 
-from . import session as S
+from .caching import features_key, memo
 
 QUERY_KEY = ("query",)  # the query's key in the feature store (never an item name: those are strings)
 
@@ -38,15 +38,15 @@ def ranking(dataset, features: Features, params: dict, row: np.ndarray, q: dict,
     so it is not part of the memo key.
     """
     pool = search_pool(top_k)
-    key = S.features_key(dataset, features.method, params) + ("verified-search", query_id(q), exclude, pool,
-                                                               int(top_k))
+    key = features_key(dataset, features.method, params) + ("verified-search", query_id(q), exclude, pool,
+                                                             int(top_k))
 
     def compute() -> pd.DataFrame:
         first = search(row, features, threshold, top_k=pool, exclude=exclude)
         store = dataset_store(dataset.items, extra={QUERY_KEY: query_source(q, dataset)})
         return rerank(first, QUERY_KEY, store, top_k=top_k)
 
-    return S.memo(key, compute)
+    return memo(key, compute)
 
 
 __all__ = ["QUERY_KEY", "query_id", "query_source", "ranking"]

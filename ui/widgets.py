@@ -15,20 +15,27 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
+from core import config
 from core import images as I
+from core.collection import open as index_open
 from core.datasets import Dataset
 from core.encoding import Features, encode_file
 from core.methods import Method
-from core.query import self_item
+from core import query as Q
 
 from . import layout
-from . import session as S
+from .caching import memo
+from .features import encoded
+from .sources import demo_query_bytes
+from .state import using_demo
 from .text import md_escape
 
 THUMB = 200  # px, long side of gallery thumbnails (square canvas)
 #: Rows of a table sent to the browser at once (a pair list can hold ``config.budgets().max_pairs`` rows).
 PAGE_ROWS = 1000
 PAPER = (238, 241, 245)  # thumbnail padding colour = the theme's secondary background
+#: Most thumbnails one gallery renders (a top-k of 100,000 would otherwise send 100,000 images); the table has all.
+GALLERY_MAX = 100
 
 
 # ------------------------------------------------------------------------------------------------ thumbnails
@@ -57,9 +64,36 @@ def thumb(content_id: str, size: int, _source) -> bytes:
         return _broken(size)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def placeholder(why: str, size: int) -> bytes:
+    """A grey square saying why an image is not shown (an indexed file missing or changed on disk)."""
+    from PIL import ImageDraw
+
+    canvas = Image.new("RGB", (size, size), (228, 230, 235))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((2, 2, size - 3, size - 3), outline=(170, 170, 180), width=2)
+    words, lines = why.split(), [""]
+    for w in words:  # a few short lines, centred
+        lines[-1:] = [lines[-1] + " " + w] if len(lines[-1]) + len(w) < 14 else [lines[-1], w]
+    y = size // 2 - 7 * len(lines)
+    for line in lines:
+        line = line.strip()
+        w = draw.textlength(line)
+        draw.text(((size - w) / 2, y), line, fill=(90, 90, 100))
+        y += 14
+    buf = io.BytesIO()
+    canvas.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
 def item_thumb(dataset: Dataset, name: str, size: int = THUMB) -> bytes:
+    """Thumbnail of one item, made when first shown (cached). An item of a saved index whose file is missing,
+    changed or not allowed shows a placeholder saying so (:func:`core.collection.open.live_source`)."""
     it = dataset.by_name(name)
-    return thumb(it.content_id, size, it.source)
+    source, why = index_open.live_source(dataset, it)
+    if source is None:
+        return placeholder(why, size)
+    return thumb(it.content_id, size, source)
 
 
 def bytes_thumb(data: bytes, size: int = THUMB) -> bytes:
@@ -129,7 +163,9 @@ def gallery(results: pd.DataFrame, dataset: Dataset, method: Method, *, columns:
     if results.empty:
         st.info("No images to rank.")
         return
-    rows = list(results.itertuples(index=False))
+    rows = list(results.head(GALLERY_MAX).itertuples(index=False))
+    if len(results) > GALLERY_MAX:
+        st.caption(f"The first {GALLERY_MAX} of {len(results):,} results as thumbnails; all of them are in the table.")
     box = layout.grid(key)
     for start in range(0, len(rows), columns):
         cols = box.columns(columns)
@@ -191,10 +227,14 @@ def encoding_caption(features: Features, method: Method) -> str:
     whether someone else had already processed the same photos (the feature cache is shared by content hash)."""
     import time
 
+    if getattr(features, "index_dir", None):
+        return (f"{len(features):,} feature rows of {method.label} read from the saved index: nothing was encoded. "
+                "Moving the slider re-ranks only.")
     base = f"{len(features)} images encoded with {method.label}"
-    secs, at = getattr(features, "ui_seconds", None), getattr(features, "ui_encoded_at", None)
-    if not S.local_mode() or secs is None or at is None:
+    cost = encoded(features)
+    if not config.local_mode() or cost is None:
         return base + ". Moving the slider re-ranks only: nothing is re-encoded."
+    secs, at = cost
     ago = time.time() - at
     cached = f"{features.n_cached} from the feature cache on disk"
     when = "just now" if ago < 5 else (f"{ago:.0f} s ago" if ago < 120 else f"{ago / 60:.0f} min ago")
@@ -208,8 +248,8 @@ K_QUERY = "query"
 
 
 def _default_query(dataset: Dataset) -> dict:
-    if S.using_demo():
-        name, data = S.demo_query_bytes()
+    if using_demo():
+        name, data = demo_query_bytes()
         return {"kind": "demo", "name": name, "data": data}
     return {"kind": "dataset", "name": dataset.items[0].name, "data": None}
 
@@ -218,13 +258,13 @@ def current_query(dataset: Dataset) -> dict:
     """The shared query (Search and Compare pages): ``{"kind": "dataset"|"upload"|"demo", "name", "data"}``.
     A dataset pick that is not in the current dataset falls back to the default."""
     from_url = st.session_state.pop("_url_query", None)  # a reload / shared link: a name of this set, or "demo"
-    if from_url == "demo" and S.using_demo():
+    if from_url == "demo" and using_demo():
         use_demo_query()
     elif from_url and from_url.startswith("item:") and from_url[5:] in set(dataset.names()):
         pick_dataset_query(from_url[5:])
     q = st.session_state.get(K_QUERY)
     if q is None or (q["kind"] == "dataset" and q["name"] not in set(dataset.names())) or (
-            q["kind"] == "demo" and not S.using_demo()):
+            q["kind"] == "demo" and not using_demo()):
         q = _default_query(dataset)
         st.session_state[K_QUERY] = q
     return q
@@ -239,7 +279,7 @@ def set_upload_query(name: str, data: bytes) -> None:
 
 
 def use_demo_query() -> None:
-    name, data = S.demo_query_bytes()
+    name, data = demo_query_bytes()
     st.session_state[K_QUERY] = {"kind": "demo", "name": name, "data": data}
 
 
@@ -248,6 +288,12 @@ def _query_uploaded(widget_key: str) -> None:
     up = st.session_state.get(widget_key)
     if up is not None:
         set_upload_query(up.name, up.getvalue())
+
+
+def query_group(dataset: Dataset, q: dict) -> str | None:
+    """The ground-truth group of the shared query ``q`` in ``dataset``, or None when not known (an upload, an
+    unlabelled set): :func:`core.query.query_group` for a pick from the set or the demo query."""
+    return Q.query_group(dataset, name=q["name"] if q["kind"] == "dataset" else None, demo=q["kind"] == "demo")
 
 
 def query_thumb(dataset: Dataset, q: dict, size: int = 260) -> bytes:
@@ -276,10 +322,10 @@ def query_row(q: dict, features: Features, dataset: Dataset | None = None
         except I.ImageError as e:
             return e.reason
 
-    row = S.memo(("query", digest, m.params_key(p)), enc)
+    row = memo(("query", digest, m.params_key(p)), enc)
     if isinstance(row, str):
         return None, None, f"The query image cannot be read: {row}"
-    itself = self_item(dataset.items, name=q["name"], cid=digest) if dataset is not None else None
+    itself = Q.self_item(dataset.items, name=q["name"], cid=digest) if dataset is not None else None
     return row, itself, None
 
 
@@ -296,11 +342,11 @@ def query_panel(dataset: Dataset, *, key: str) -> dict:
         # query" must make it the query again (issue 11, item 4)
         st.file_uploader("Upload a query image", key=f"{key}::upload", on_change=_query_uploaded,
                          args=(f"{key}::upload",), help="Any image file; or pick one from the dataset below.")
-        if S.using_demo() and q["kind"] != "demo":
+        if using_demo() and q["kind"] != "demo":
             st.button("Use the demo query (a re-shot coffee cup)", key=f"{key}::demo", on_click=use_demo_query)
     return current_query(dataset)
 
 
-__all__ = ["THUMB", "bytes_thumb", "current_query", "fmt_score", "gallery", "item_thumb", "match_badge",
-           "pick_dataset_query", "query_panel", "query_row", "query_thumb", "set_upload_query", "short", "thumb",
+__all__ = ["GALLERY_MAX", "THUMB", "bytes_thumb", "current_query", "fmt_score", "gallery", "item_thumb", "match_badge",
+           "pick_dataset_query", "placeholder", "query_group", "query_panel", "query_row", "query_thumb", "set_upload_query", "short", "thumb",
            "thumbnail_picker", "use_demo_query"]

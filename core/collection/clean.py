@@ -23,9 +23,9 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .. import keeper as _keeper
 from ..datasets import Dataset
-from .groups import build_groups
+from ..folder_access import real_path
+from .groups import keeper_groups
 from .store import now
 
 LOG_FORMAT = "dupfinder-undo"
@@ -61,26 +61,10 @@ class Outcome:
 
 def plan(dataset: Dataset, names: Sequence[str], i, j, *, rule: str = "original", mode: str = "components"
          ) -> list[PlannedGroup]:
-    """The keeper of each duplicate group (``names`` are the encoded images, (i, j) their pairs) and what moves."""
-    _keeper.steps(rule)  # ValueError for an unknown rule, before any work
-    cands: dict[int, _keeper.Candidate] = {}
-
-    def cand(k: int) -> _keeper.Candidate:
-        if k not in cands:
-            cands[k] = _keeper.candidate(dataset.by_name(names[k]))
-        return cands[k]
-
-    def pick(members: list[int]) -> int:
-        return members[_keeper.choose([cand(k) for k in members], rule)[0]]
-
-    out = []
-    for g in build_groups(len(names), i, j, pick, mode):
-        # worded for the final group (in strict mode it can be smaller than the component the keeper won in;
-        # the keeper of a set is also the keeper of any subset holding it, so only the wording changes)
-        pos, why = _keeper.choose([cand(k) for k in g.members], rule)
-        assert g.members[pos] == g.keeper
-        out.append(PlannedGroup(names[g.keeper], why, [names[k] for k in g.members if k != g.keeper]))
-    return out
+    """The keeper of each duplicate group (``names`` are the encoded images, (i, j) their pairs) and what moves
+    (:func:`core.collection.groups.keeper_groups`)."""
+    return [PlannedGroup(g.keeper, g.reason, [n for n in g.members if n != g.keeper])
+            for g in keeper_groups(dataset, names, i, j, rule=rule, mode=mode)]
 
 
 def sha256_file(path: str) -> str:
@@ -152,6 +136,16 @@ def _keeper_gone(dataset: Dataset, name: str) -> str | None:
         return None if sha256_file(it.path) == it.content_id else "changed"
     except OSError:
         return "was removed or became unreadable"
+
+
+def overlaps(move_to: str, root: str) -> bool:
+    """True when ``move_to`` is the dataset folder ``root``, lies inside it or contains it (after resolving ``~``,
+    ``..`` and symbolic links): a destination clean refuses (the CLI's ``--move-to`` and the Review page)."""
+    t, r = real_path(move_to), real_path(root)
+    try:
+        return os.path.commonpath([t, r]) in (t, r)
+    except ValueError:  # different drives (Windows): neither holds the other
+        return False
 
 
 def apply(dataset: Dataset, groups: Sequence[PlannedGroup], move_to: str, header: dict) -> Outcome:

@@ -242,7 +242,7 @@ def cmd_clean(a, h) -> int:
         if not os.path.exists(a.dataset):
             raise h.NothingUsable(f"no such folder: {a.dataset}")
         raise h.UsageError(f"clean works on a folder; {a.dataset} is not one")
-    if _inside(a.move_to, a.dataset) or _inside(a.dataset, a.move_to):
+    if _clean.overlaps(a.move_to, a.dataset):
         raise h.UsageError("--move-to must be a folder outside the dataset (and not one that contains it)")
     bar = h.ProgressBar(a.progress)
     ds = h.load(a.dataset, None, bar, not a.no_cache)

@@ -8,11 +8,13 @@ components, so the leftovers may form groups of their own or stay alone).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
 if TYPE_CHECKING:  # core.search pulls in pandas and scipy: imported when groups are built, not by the CLI parser
+    from ..datasets import Dataset
+    from ..keeper import Candidate
     from ..search import Duplicates
 
 MODES = ("components", "strict")
@@ -94,6 +96,52 @@ def build_groups(n: int, i: np.ndarray, j: np.ndarray, pick: Callable[[list[int]
             rest = [m for m in members if m not in set(near)]
             todo.extend(c for c in _components(rest, adj) if len(c) >= 2)
     return sorted(groups, key=lambda g: g.members[0])
+
+
+@dataclass(frozen=True)
+class KeptGroup:
+    """One duplicate group by name: its members (dataset order), the rule's keeper and why, in plain words."""
+
+    members: list[str]
+    keeper: str
+    reason: str
+
+
+def keeper_groups(dataset: Dataset, names: Sequence[str], i, j, *, rule: str = "original",
+                  mode: str = "components", cands: Mapping[str, Candidate] | None = None) -> list[KeptGroup]:
+    """The duplicate groups of ``names`` (the encoded images; (i, j) their pairs within the threshold), each with
+    the keeper :func:`core.keeper.choose` picks under ``rule`` and its reason. What ``python -m core clean`` plans
+    and the Review page shows.
+
+    Parameters
+    ----------
+    i, j : ndarray of int, shape (p,)
+        Pairs of row positions within the threshold (:func:`core.search.pair_indices`).
+    rule : one of :data:`core.keeper.RULES`
+    mode : ``"components"`` (chains stay in one group) or ``"strict"`` (split around each keeper)
+    cands : optional name -> :class:`core.keeper.Candidate`, to reuse EXIF reads between calls (not modified)
+    """
+    from .. import keeper
+
+    keeper.steps(rule)  # ValueError for an unknown rule, before any work
+    seen = dict(cands) if cands is not None else {}
+
+    def cand(k: int) -> Candidate:
+        if names[k] not in seen:  # each image's EXIF header read once
+            seen[names[k]] = keeper.candidate(dataset.by_name(names[k]))
+        return seen[names[k]]
+
+    def pick(members: list[int]) -> int:
+        return members[keeper.choose([cand(k) for k in members], rule)[0]]
+
+    out = []
+    for g in build_groups(len(names), i, j, pick, mode):
+        # worded for the final group (in strict mode it can be smaller than the component the keeper won in;
+        # the keeper of a set is also the keeper of any subset holding it, so only the wording changes)
+        pos, why = keeper.choose([cand(k) for k in g.members], rule)
+        assert g.members[pos] == g.keeper
+        out.append(KeptGroup([names[k] for k in g.members], names[g.keeper], why))
+    return out
 
 
 def duplicates_regrouped(dup: Duplicates, names: Sequence[str], mode: str,

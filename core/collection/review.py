@@ -13,20 +13,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import zipfile
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from .. import keeper as _keeper
 from ..datasets import Dataset
 from ..encoding import Features
-from ..export import safe_member_name
+from ..export import items_zip
+from ..keeper import Candidate
 from .clean import PlannedGroup
-from .groups import build_groups
-
-#: First characters a spreadsheet reads as a formula (CSV injection): such cells get a leading apostrophe.
+from .groups import keeper_groups
 
 
 @dataclass(frozen=True)
@@ -58,11 +55,6 @@ class ReviewGroup:
         return bool(self.far)
 
 
-def candidates(dataset: Dataset, names: Sequence[str]) -> dict[str, _keeper.Candidate]:
-    """name -> :class:`core.keeper.Candidate` (reads each EXIF header once)."""
-    return {n: _keeper.candidate(dataset.by_name(n)) for n in names}
-
-
 def far_from(features: Features, keeper: str, members: Sequence[str], threshold: float) -> list[str]:
     """Members of a group that are not within ``threshold`` of ``keeper`` (scores in the method's unit)."""
     rows = [features.index(n) for n in members]
@@ -72,7 +64,7 @@ def far_from(features: Features, keeper: str, members: Sequence[str], threshold:
 
 
 def review_groups(dataset: Dataset, features: Features, i, j, threshold: float, *, rule: str = "original",
-                  mode: str = "components", cands: Mapping[str, _keeper.Candidate] | None = None
+                  mode: str = "components", cands: Mapping[str, Candidate] | None = None
                   ) -> list[ReviewGroup]:
     """The duplicate groups of ``features`` (pairs (i, j) within ``threshold``) with keeper, reason and chain.
 
@@ -84,26 +76,9 @@ def review_groups(dataset: Dataset, features: Features, i, j, threshold: float, 
     mode : ``"components"`` (chains stay in one group, flagged) or ``"strict"`` (split around each keeper)
     cands : optional name -> Candidate, to reuse EXIF reads between calls
     """
-    names = features.names
-    _keeper.steps(rule)
-    i = np.asarray(i, dtype=np.int64)
-    j = np.asarray(j, dtype=np.int64)
-    linked = sorted(set(i.tolist()) | set(j.tolist()))
-    cands = dict(cands) if cands is not None else {}
-    for k in linked:
-        if names[k] not in cands:
-            cands[names[k]] = _keeper.candidate(dataset.by_name(names[k]))
-
-    def pick(members: list[int]) -> int:
-        return members[_keeper.choose([cands[names[k]] for k in members], rule)[0]]
-
-    out = []
-    for g in build_groups(len(names), i, j, pick, mode):
-        members = [names[k] for k in g.members]
-        pos, why = _keeper.choose([cands[n] for n in members], rule)
-        keep = members[pos]
-        out.append(ReviewGroup(members[0], members, keep, why, far_from(features, keep, members, threshold)))
-    return out
+    return [ReviewGroup(g.members[0], g.members, g.keeper, g.reason,
+                        far_from(features, g.keeper, g.members, threshold))
+            for g in keeper_groups(dataset, features.names, i, j, rule=rule, mode=mode, cands=cands)]
 
 
 def final_plan(groups: Sequence[ReviewGroup], keepers: Mapping[str, str] | None = None,
@@ -161,20 +136,10 @@ def kept_names(dataset: Dataset, plan: Sequence[PlannedGroup]) -> list[str]:
 
 
 def kept_zip(dataset: Dataset, plan: Sequence[PlannedGroup]) -> bytes:
-    """The cleaned set as zip bytes: every image that stays, original bytes, under its dataset name."""
-    buf = io.BytesIO()
-    used: set[str] = set()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:  # images are compressed already
-        for name in kept_names(dataset, plan):
-            arc = safe_member_name(name)
-            k, stem = 1, arc
-            while arc in used:
-                k += 1
-                arc = f"{stem}~{k}"
-            used.add(arc)
-            zf.writestr(arc, dataset.by_name(name).read_bytes())
-    return buf.getvalue()
+    """The cleaned set as zip bytes: every image that stays, original bytes, under its dataset name
+    (:func:`core.export.items_zip`)."""
+    return items_zip(dataset.by_name(name) for name in kept_names(dataset, plan))
 
 
-__all__ = ["ReviewGroup", "candidates", "far_from", "final_plan", "kept_names", "kept_zip",
+__all__ = ["ReviewGroup", "far_from", "final_plan", "kept_names", "kept_zip",
            "neutralise", "plan_csv", "plan_json", "review_groups"]

@@ -33,8 +33,6 @@ from .names import HIDDEN_REASON, natural_key
 from .stat_memo import STAT_MEMO_VERSION, no_stat_memo
 from .zip_source import load_zip
 
-#: Deprecated alias kept for ui/session.py until it calls :func:`suggest_labels` (issue 10 follow-up).
-
 __all__ = [
     "GROUND_TRUTH", "HIDDEN_REASON", "LABELS_REASON", "RATIO_FLOOR_BYTES", "STAT_MEMO_VERSION", "Dataset",
     "DatasetError", "Item", "Limits", "Progress", "Skipped", "apply_labels", "load", "load_files", "load_folder",

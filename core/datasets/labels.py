@@ -85,7 +85,7 @@ def spec_string(kind: str, arg) -> str | None:
 
 
 def csv_groups(names: list[str], data: bytes) -> tuple[dict[str, str | None], list[str]]:
-    """Group of each name from a labels CSV (:func:`core.label_csv.match`), and notes about the match.
+    """Group of each name from a labels CSV (:func:`core.datasets.label_csv.match`), and notes about the match.
 
     Raises
     ------

@@ -66,7 +66,7 @@ class Dataset:
 
     ``files_given == len(items) + len(skipped)`` always. ``notes`` holds non-fatal remarks
     about labels (e.g. CSV rows matching no file). ``label_files`` keeps the bytes of CSV files
-    found in the source so :func:`apply_labels` can relabel later without the source.
+    found in the source so :func:`core.datasets.labels.apply_labels` can relabel later without the source.
     """
 
     name: str
@@ -94,6 +94,10 @@ class Dataset:
     def names(self) -> list[str]:
         """Item names, in item order."""
         return [it.name for it in self.items]
+
+    def groups_by_name(self) -> dict[str, str | None]:
+        """``{item name: group label or None}``: the ground truth as :mod:`core.evaluation` takes it."""
+        return {it.name: it.group for it in self.items}
 
     def by_name(self, name: str) -> Item:
         """The item called ``name``; KeyError if none."""

@@ -24,8 +24,8 @@ RACY_NS = 2_000_000_000
 class StatMemo:
     """(absolute path, size, mtime_ns, ctime_ns, inode) -> probe result, in the feature cache's SQLite file.
 
-    Used only by :func:`load_folder` (a local folder the user points at); zips and uploads never touch it. Any
-    cache error makes loading fall back to reading every file.
+    Used only by :func:`core.datasets.folder.load_folder` (a local folder the user points at); zips and uploads
+    never touch it. Any cache error makes loading fall back to reading every file.
     """
 
     def __init__(self, store, tag: str):
@@ -91,7 +91,8 @@ def _memo_enabled() -> bool:
 
 @contextmanager
 def no_stat_memo():
-    """Within this block :func:`load_folder` neither reads nor writes the stat memo (CLI ``--no-cache``)."""
+    """Within this block :func:`core.datasets.folder.load_folder` neither reads nor writes the stat memo
+    (CLI ``--no-cache``)."""
     token = _MEMO_ON.set(False)
     try:
         yield

@@ -42,7 +42,7 @@ def load_zip(source, labels: str | None = None, limits: Limits | None = None,
     source : str, os.PathLike or bytes
         The archive.
     labels, limits, progress
-        As in :func:`load_folder`.
+        As in :func:`core.datasets.folder.load_folder`.
     name : str, optional
         Dataset name (default: the archive's file name without ``.zip``, or "archive").
 

@@ -83,7 +83,7 @@ def speed_accuracy(dataset: Dataset, methods: Sequence[Method], *, cache=False, 
 
     Encoding is timed for real: the feature cache is off unless ``cache`` is given (then throughput reflects it).
     """
-    groups = {it.name: it.group for it in dataset.items}
+    groups = dataset.groups_by_name()
     rows, feats, skipped = [], {}, []
     queries = 0
     n_images = 0

@@ -18,11 +18,12 @@ def run_cli_experiment(kind: str, dataset: Dataset, methods: Sequence[Method], *
                        progress: Progress | None = None) -> pd.DataFrame:
     """Dispatch for ``python -m core experiment KIND``; returns the tidy DataFrame written to ``--out``.
 
-    * ``speed``: :data:`SPEED_COLUMNS`, one row per method (needs labels);
-    * ``robustness``: :data:`ROBUSTNESS_COLUMNS` on the first image of each group (or the first images), at most
-      :data:`SWEEP_IMAGES`, every transform at its default sweep strengths;
-    * ``scipy-numpy``: :data:`SCIPY_NUMPY_COLUMNS`, on pixels, and on CNN features when a CNN method is among
-      ``methods``.
+    * ``speed``: :data:`core.experiments.accuracy.SPEED_COLUMNS`, one row per method (needs labels);
+    * ``robustness``: :data:`core.experiments.sweep.ROBUSTNESS_COLUMNS` on the first image of each group (or the
+      first images), at most :data:`core.experiments.sweep.SWEEP_IMAGES`, every transform at its default sweep
+      strengths;
+    * ``scipy-numpy``: :data:`core.experiments.scipy_numpy.SCIPY_NUMPY_COLUMNS`, on pixels, and on CNN features
+      when a CNN method is among ``methods``.
     """
     if kind == "speed":
         if not getattr(dataset, "has_labels", True):

@@ -31,7 +31,8 @@ def transform_curve(image: Image.Image, transform: str, methods: Sequence[Method
                     strengths: Sequence[float] | None = None, thresholds: Mapping[str, float] | None = None, *,
                     params: Mapping[str, dict] | None = None, max_side: int | None = SWEEP_MAX_SIDE,
                     progress: Progress | None = None) -> pd.DataFrame:
-    """Score vs strength for one image and one transform (the robustness lab's curve); :data:`ROBUSTNESS_COLUMNS`."""
+    """Score vs strength for one image and one transform (the robustness lab's curve):
+    :data:`core.experiments.sweep.ROBUSTNESS_COLUMNS`."""
     ss = tuple(strengths) if strengths is not None else lab_strengths(transform)
     return robustness_sweep([image], methods, [transform], {transform: ss}, thresholds, params=params,
                             names=["image"], max_side=max_side, progress=progress)

@@ -39,9 +39,28 @@ class ThresholdSpec:
     default: float
 
 
+#: The kinds of value a :class:`Param` holds (what the CLI parses and which widget the sidebar draws).
+PARAM_KINDS = ("bool", "int", "float", "str")
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    return "str"  # text, and None (an optional text such as a weights path)
+
+
 @dataclass(frozen=True)
 class Param:
-    """One user-settable parameter of a method (drives UI widgets and CLI validation)."""
+    """One user-settable parameter of a method (drives UI widgets and CLI validation).
+
+    ``kind`` (one of :data:`PARAM_KINDS`) is the type of its values: given, or taken from ``default`` (``None``
+    counts as text). :meth:`parse` turns a typed string (``--param NAME=VALUE``) into a value of that kind; the
+    sidebar picks its widget by ``kind`` (a selectbox whenever there are ``choices``).
+    """
 
     name: str
     default: Any
@@ -49,6 +68,25 @@ class Param:
     choices: tuple | None = None  # discrete choices, or None for free value
     min: float | None = None
     max: float | None = None
+    kind: str = ""  # "" = from ``default``
+
+    def __post_init__(self) -> None:
+        kind = self.kind or _kind_of(self.default)
+        if kind not in PARAM_KINDS:
+            raise ValueError(f"parameter {self.name!r}: kind must be one of {PARAM_KINDS}, got {kind!r}")
+        object.__setattr__(self, "kind", kind)
+
+    def parse(self, text: str) -> Any:
+        """The value ``text`` stands for, as this parameter's kind: ``bool`` is true for ``1``/``true``/``yes``
+        (any case) and false otherwise; ``int`` / ``float`` raise ValueError on anything else; ``str`` maps
+        ``""`` and ``none`` to None. Choices and bounds are checked by :meth:`Method.resolve_params`."""
+        if self.kind == "bool":
+            return text.lower() in ("1", "true", "yes")
+        if self.kind == "int":
+            return int(text)
+        if self.kind == "float":
+            return float(text)
+        return None if text.lower() in ("", "none") else text
 
 
 @dataclass(frozen=True)
