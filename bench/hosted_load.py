@@ -36,6 +36,9 @@ from PIL import Image, ImageEnhance
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import results_file  # noqa: E402 - bench/results_file.py
 sys.path.insert(0, str(ROOT / "tests"))
 
 import browser as B  # noqa: E402  (tests/browser.py: chromium launch flags, idle waits)
@@ -159,13 +162,7 @@ def load_avg() -> str:
 
 
 def write_section(path: Path, lines: list[str]) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    block = START + "\n" + "\n".join(lines) + "\n" + END
-    if START in text and END in text:
-        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    results_file.write_section(path, lines, START, END)
 
 
 def pct(xs: list[float], q: float) -> float:

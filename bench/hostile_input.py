@@ -32,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import results_file  # noqa: E402 - bench/results_file.py
 
 from PIL import Image  # noqa: E402
 
@@ -199,13 +202,7 @@ def _refuse_png(data: bytes) -> None:
 
 
 def write_section(path: Path, lines: list[str]) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    block = START + "\n" + "\n".join(lines) + "\n" + END
-    if START in text and END in text:
-        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    results_file.write_section(path, lines, START, END)
 
 
 def main(argv=None) -> int:
