@@ -247,3 +247,15 @@ def test_readme_collection_commands_parse():
                                                                    if ln.startswith("python -m core duplicates")])
     for c in cmds:
         build_parser().parse_args(c)
+
+
+def test_an_opened_index_offers_the_folder_s_upper_case_ground_truth_csv(folder, tmp_path):
+    """GROUND_TRUTH.csv as people write it (upper case) reaches the app's "auto" labels of an opened index."""
+    from core.collection import open as ixo
+
+    (folder / "GROUND_TRUTH.csv").write_text("file,group\np0.jpg,a\nsub/p0-copy.jpg,a\n")
+    out = tmp_path / "index"
+    assert main(["index", "build", str(folder), "--methods", "ahash", "--out", str(out)]) == 0
+    ds = ixo.open_index(str(out))
+    assert list(ds.label_files) == ["GROUND_TRUTH.csv"]
+    assert datasets.suggest_labels(ds) == "csv"

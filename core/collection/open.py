@@ -87,18 +87,22 @@ def _safe_name(name: str) -> bool:
 
 
 def _label_files(root: str, roots) -> dict[str, bytes]:
-    """The indexed folder's GROUND_TRUTH.csv (for the "csv" labelling convention), if there is a small one."""
-    p = os.path.join(root, GROUND_TRUTH)
-    if folder_access.refusal(p, roots):
-        return {}
-    why, st, target = folder_access.check_entry(p, roots)
-    if why or st is None or st.st_size > MAX_LABEL_BYTES:
-        return {}
-    try:
-        with open(target, "rb") as f:
-            return {GROUND_TRUTH: f.read(MAX_LABEL_BYTES + 1)[:MAX_LABEL_BYTES]}
-    except OSError:
-        return {}
+    """The indexed folder's GROUND_TRUTH.csv (for the "csv" labelling convention), if there is a small one.
+    The name is matched case-insensitively elsewhere; here its two usual spellings are tried (listing a folder of
+    millions of files to find it would cost more than the index)."""
+    for name in (GROUND_TRUTH.upper().replace(".CSV", ".csv"), GROUND_TRUTH):
+        p = os.path.join(root, name)
+        if folder_access.refusal(p, roots):
+            return {}
+        why, st, target = folder_access.check_entry(p, roots)
+        if why or st is None or st.st_size > MAX_LABEL_BYTES:
+            continue
+        try:
+            with open(target, "rb") as f:
+                return {name: f.read(MAX_LABEL_BYTES + 1)[:MAX_LABEL_BYTES]}
+        except OSError:
+            continue
+    return {}
 
 
 def open_index(path: str | os.PathLike, roots: Iterable | None = None) -> IndexDataset:
